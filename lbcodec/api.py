@@ -1,0 +1,166 @@
+"""The whole pipeline, bytes and arrays only (no file I/O, no printing).
+
+Encode: image -> pre-filter (the *pre slot*) -> standard encoder under rate
+control -> container. Decode: container -> standard decoder -> upsampling to
+the original size -> post-filter (the *post slot*).
+
+Array contract: ``pixels`` uint8 ``(H, W, C)``, C = 1 or 3; ``alpha`` uint8
+``(H, W)`` or None. Decoded images have the original size and channel count.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import container as ctr
+from . import filters
+from .codecs import get_codec
+from .errors import BudgetError, CorruptContainerError, InputError
+from .pipeline import RESIZING_METHODS, Pipeline, compact_size
+from .ratecontrol import BudgetTooSmall, fit_budget
+
+DEFAULT_METHOD = "downsample"
+DEFAULT_SCALE = 2
+
+
+@dataclass(frozen=True)
+class EncodeResult:
+    data: bytes
+    header: ctr.Header
+    quality: float
+    probes: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def bpp(self) -> float:
+        return len(self.data) * 8 / self.header.pixels
+
+
+@dataclass(frozen=True)
+class DecodeResult:
+    pixels: np.ndarray
+    alpha: np.ndarray | None
+    header: ctr.Header
+    notes: list[str] = field(default_factory=list)
+
+
+def default_scale(method: str) -> int:
+    return DEFAULT_SCALE if method in RESIZING_METHODS else 1
+
+
+def encode_image(
+    pixels: np.ndarray,
+    *,
+    alpha: np.ndarray | None = None,
+    codec: str = "jpeg",
+    method: str = DEFAULT_METHOD,
+    scale: int | None = None,
+    subsampling: str = "420",
+    bpp: float | None = None,
+    quality: float | None = None,
+    size: int | None = None,
+    post: str = "auto",
+) -> EncodeResult:
+    """Encode an image into a .lbc container.
+
+    Exactly one of ``bpp`` (whole file bits per original pixel, an upper bound),
+    ``size`` (whole file bytes, an upper bound) or ``quality`` (0-100) is given.
+    ``post`` names the decoder's post-filter: ``auto`` (the best shipped model for
+    the slot, or none), ``none``, a network name or a model name.
+    """
+    pixels = _check_pixels(pixels)
+    h, w, c = pixels.shape
+    if alpha is not None and alpha.shape != (h, w):
+        raise InputError(f"alpha plane shape {alpha.shape} does not match the image {h}x{w}")
+    if sum(x is not None for x in (bpp, quality, size)) != 1:
+        raise ValueError("give exactly one of bpp, quality or size")
+    scale = default_scale(method) if scale is None else scale
+    coder = get_codec(codec)
+    notes: list[str] = []
+
+    compact = filters.prefilter(method, pixels, scale, codec, notes)
+    post_id, post_hash = filters.choose_post(post, method, codec, scale, notes)
+    alpha_bytes = zlib.compress(np.ascontiguousarray(alpha).tobytes(), 9) if alpha is not None else b""
+
+    def header_at(q: float) -> ctr.Header:
+        pipe = Pipeline(method, scale, codec, q, subsampling, post_id, post_hash)
+        return ctr.Header(w, h, c, pipe, alpha is not None)
+
+    def enc(q: float) -> bytes:
+        return coder.encode(compact, q, subsampling)
+
+    if quality is not None:
+        payload, probes, q = enc(quality), 1, float(quality)
+        if coder.integer_quality:
+            q = float(round(q))
+    else:
+        budget = size if size is not None else int(bpp * w * h // 8)
+        size_of = lambda p: ctr.container_size(header_at(0), len(p), len(alpha_bytes))  # noqa: E731
+        try:
+            res = fit_budget(enc, size_of, budget, coder.integer_quality)
+        except BudgetTooSmall as exc:
+            raise BudgetError(_budget_message(exc, w * h, codec, method, scale, bpp is not None)) from None
+        payload, probes, q = res.payload, res.probes, res.quality
+    header = header_at(q)
+    data = ctr.pack(header, payload, alpha_bytes)
+    return EncodeResult(data, header, q, probes, notes)
+
+
+def _budget_message(exc: BudgetTooSmall, pixels: int, codec: str, method: str, scale: int, as_bpp: bool) -> str:
+    if as_bpp:
+        want = f"{exc.budget * 8 / pixels:.3f} bpp"
+        got = f"{exc.smallest * 8 / pixels:.3f} bpp"
+    else:
+        want, got = f"{exc.budget} bytes", f"{exc.smallest} bytes"
+    hint = "a larger --scale" if method in RESIZING_METHODS and scale < 4 else "--method downsample with --scale 2-4"
+    if method in RESIZING_METHODS and scale >= 4:
+        hint = "another --codec (heif, avif or jpegxl reach lower rates)"
+    return f"cannot fit {want} with {codec} (method {method}, scale {scale}): the smallest reachable is {got}; try {hint}"
+
+
+def decode_image(data: bytes, *, post: str | None = None, max_pixels: int = ctr.MAX_PIXELS) -> DecodeResult:
+    """Decode a .lbc container. ``post`` overrides the header's post-filter (``none`` or a name)."""
+    box = ctr.unpack(data, max_pixels=max_pixels)
+    hdr = box.header
+    pipe = hdr.pipeline
+    coder = get_codec(pipe.codec)
+    notes: list[str] = []
+    compact = coder.decode(box.payload, channels=hdr.channels)
+    want = compact_size(hdr.width, hdr.height, pipe.scale) if pipe.method in RESIZING_METHODS else (hdr.width, hdr.height)
+    if (compact.shape[1], compact.shape[0]) != want:
+        raise CorruptContainerError(
+            f"corrupt container: the {pipe.codec} image is {compact.shape[1]}x{compact.shape[0]}, expected {want[0]}x{want[1]}"
+        )
+    pixels = filters.reconstruct(pipe, compact, (hdr.width, hdr.height), post, notes)
+    alpha = None
+    if hdr.has_alpha:
+        try:
+            raw = zlib.decompress(box.alpha)
+        except zlib.error:
+            raise CorruptContainerError("corrupt container: alpha plane cannot be decompressed") from None
+        if len(raw) != hdr.pixels:
+            raise CorruptContainerError("corrupt container: alpha plane has the wrong size")
+        alpha = np.frombuffer(raw, np.uint8).reshape(hdr.height, hdr.width)
+    return DecodeResult(pixels, alpha, hdr, notes)
+
+
+def inner_bitstream(data: bytes) -> tuple[bytes, str]:
+    """The standard codec's bitstream inside a container, and its file extension."""
+    box = ctr.unpack(data)
+    return box.payload, get_codec(box.header.pipeline.codec).extension
+
+
+def _check_pixels(pixels: np.ndarray) -> np.ndarray:
+    pixels = np.asarray(pixels)
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] not in (1, 3):
+        raise InputError(f"image must be uint8 HxWx1 or HxWx3, got {pixels.dtype} {pixels.shape}")
+    if pixels.shape[0] < 1 or pixels.shape[1] < 1:
+        raise InputError("image is empty")
+    if pixels.shape[0] > ctr.MAX_SIDE or pixels.shape[1] > ctr.MAX_SIDE:
+        raise InputError(f"image side over {ctr.MAX_SIDE} pixels")
+    return pixels

@@ -1,0 +1,126 @@
+"""The base class of every standard-codec adapter.
+
+Above the adapters there is one ``quality`` scale: a float in [0, 100], higher is
+better, file size non-decreasing in it, and never lossless. Each adapter maps it
+onto its library's own setting (``level`` means a different thing per codec in
+imagecodecs, and several of them default to lossless), so no raw setting leaks out.
+
+Array contract for :meth:`Codec.encode` and :meth:`Codec.decode`: ``uint8`` arrays
+of shape ``(H, W, C)`` with ``C`` = 1 (grayscale) or 3 (RGB).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from ..errors import CodecUnavailableError, CorruptContainerError, InputError
+
+SUBSAMPLINGS = ("420", "444")
+
+
+class Codec:
+    """A standard lossy image codec behind lbcodec's single quality scale.
+
+    Subclasses set the class attributes and implement ``_encode``/``_decode``;
+    the base does validation, the grayscale policy and error mapping once.
+    """
+
+    name: ClassVar[str]
+    #: fixed id in the .lbc container (docs/format.md); never reuse or renumber
+    container_id: ClassVar[int]
+    #: file extension of :meth:`encode`'s output as a standalone file
+    extension: ClassVar[str]
+    #: library description, e.g. "libjpeg-turbo"
+    library: ClassVar[str]
+    #: can the codec store a single channel natively?
+    native_gray: ClassVar[bool] = True
+    #: True when the codec setting is an integer (rate control steps by 1)
+    integer_quality: ClassVar[bool] = True
+    #: True when chroma subsampling can be chosen
+    has_subsampling: ClassVar[bool] = True
+
+    # -- availability ---------------------------------------------------------
+    @classmethod
+    def available(cls) -> bool:
+        try:
+            return bool(cls._available())
+        except Exception:  # a broken binding is "not available", never a crash
+            return False
+
+    @classmethod
+    def _available(cls) -> bool:
+        raise NotImplementedError
+
+    @classmethod
+    def version(cls) -> str:
+        try:
+            return str(cls._version())
+        except Exception:
+            return "n/a"
+
+    @classmethod
+    def _version(cls) -> str:
+        raise NotImplementedError
+
+    # -- coding ---------------------------------------------------------------
+    def encode(self, img: np.ndarray, quality: float, subsampling: str = "420") -> bytes:
+        """Encode ``img`` (uint8, HxWxC, C in {1, 3}) lossily at ``quality`` in [0, 100]."""
+        if not self.available():
+            raise CodecUnavailableError(f"codec {self.name!r} is not available in this installation")
+        img = _check_image(img)
+        if not 0.0 <= quality <= 100.0:
+            raise ValueError(f"quality must be within [0, 100], got {quality}")
+        if subsampling not in SUBSAMPLINGS:
+            raise ValueError(f"subsampling must be one of {SUBSAMPLINGS}, got {subsampling!r}")
+        if img.shape[2] == 1 and not self.native_gray:
+            img = np.repeat(img, 3, axis=2)
+        if self.integer_quality:
+            quality = float(round(quality))
+        data = self._encode(np.ascontiguousarray(img), quality, subsampling)
+        return bytes(data)
+
+    def decode(self, data: bytes, channels: int | None = None) -> np.ndarray:
+        """Decode a bitstream to uint8 HxWxC; ``channels`` (1 or 3) forces the channel count."""
+        if not self.available():
+            raise CodecUnavailableError(f"codec {self.name!r} is not available in this installation")
+        try:
+            img = np.asarray(self._decode(bytes(data)))
+        except Exception as exc:  # the libraries raise many types; all mean "bad bitstream"
+            raise CorruptContainerError(f"{self.name} bitstream cannot be decoded: {exc}") from None
+        if img.dtype != np.uint8:
+            raise CorruptContainerError(f"{self.name} bitstream decoded to {img.dtype}, not 8-bit")
+        if img.ndim == 2:
+            img = img[:, :, None]
+        if img.ndim != 3 or img.shape[2] not in (1, 3, 4):
+            raise CorruptContainerError(f"{self.name} bitstream decoded to shape {img.shape}")
+        if img.shape[2] == 4:
+            img = img[:, :, :3]
+        if channels == 1 and img.shape[2] == 3:
+            img = img[:, :, :1]  # gray stored as R=G=B: any channel is the gray value
+        elif channels == 3 and img.shape[2] == 1:
+            img = np.repeat(img, 3, axis=2)
+        return np.ascontiguousarray(img)
+
+    def _encode(self, img: np.ndarray, quality: float, subsampling: str) -> bytes:
+        raise NotImplementedError
+
+    def _decode(self, data: bytes) -> np.ndarray:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<codec {self.name}>"
+
+
+def _check_image(img: np.ndarray) -> np.ndarray:
+    img = np.asarray(img)
+    if img.dtype != np.uint8:
+        raise InputError(f"codec input must be uint8, got {img.dtype}")
+    if img.ndim == 2:
+        img = img[:, :, None]
+    if img.ndim != 3 or img.shape[2] not in (1, 3):
+        raise InputError(f"codec input must be HxWx1 or HxWx3, got shape {img.shape}")
+    if img.shape[0] < 1 or img.shape[1] < 1:
+        raise InputError("codec input is empty")
+    return img

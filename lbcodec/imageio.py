@@ -1,0 +1,166 @@
+"""Reading and writing ordinary image files (Pillow), with lbcodec's input policy.
+
+Policy (README "Inputs"):
+- 8-bit RGB and grayscale are taken as they are; palette, CMYK, YCbCr and 1-bit
+  images are converted to RGB or grayscale.
+- EXIF orientation is applied, so the pixels are stored the way a viewer shows them.
+- 16-bit and 32-bit images are converted to 8 bits, with a note saying so.
+- Alpha is carried losslessly beside the lossy colour; a fully opaque alpha
+  channel is dropped, with a note.
+- Images over ``max_pixels`` are refused from the header, before any decoding.
+
+Array contract: ``pixels`` is uint8 ``(H, W, C)`` with C = 1 or 3; ``alpha`` is
+uint8 ``(H, W)`` or None.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import InputError
+
+#: default limit on input size (pixels); `--max-pixels` raises it
+DEFAULT_MAX_PIXELS = 150_000_000
+
+#: output file extension -> Pillow format name
+OUTPUT_FORMATS = {
+    ".png": "PNG",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+    ".ppm": "PPM",
+    ".pgm": "PPM",
+    ".pnm": "PPM",
+    ".webp": "WEBP",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+}
+LOSSLESS_OUTPUT = {"PNG", "TIFF", "BMP", "PPM"}
+
+
+@dataclass
+class LoadedImage:
+    pixels: np.ndarray
+    alpha: np.ndarray | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+
+def read_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Decode an image file's bytes according to the input policy above."""
+    if not data:
+        raise InputError("the input file is empty")
+    notes: list[str] = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+            w, h = im.size
+            if w * h > max_pixels:
+                raise InputError(
+                    f"image is {w}x{h} = {w * h / 1e6:.0f} megapixels, over the limit of "
+                    f"{max_pixels / 1e6:.0f}; raise it with --max-pixels if you have the memory"
+                )
+            Image.MAX_IMAGE_PIXELS = None  # our own limit above replaces Pillow's
+            im.load()
+            im = ImageOps.exif_transpose(im)
+    except InputError:
+        raise
+    except UnidentifiedImageError:
+        raise InputError("not an image file that Pillow can read") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise InputError(f"cannot decode the image: {exc}") from None
+
+    bits = _png_bit_depth(data)
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F") or (bits is not None and bits > 8):
+        notes.append(f"converted {bits or 16}-bit samples to 8 bits")
+    pixels, alpha = _to_arrays(im)
+    if alpha is not None and bool((alpha == 255).all()):
+        notes.append("alpha channel is fully opaque: dropped")
+        alpha = None
+    return LoadedImage(pixels, alpha, notes)
+
+
+def _png_bit_depth(data: bytes) -> int | None:
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 24:
+        return data[24]
+    return None
+
+
+def _to_arrays(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    mode = im.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        a = np.asarray(im, dtype=np.float64)
+        scale = 65535.0 if a.max(initial=0) > 255 else 255.0
+        return np.clip(np.rint(a / scale * 255), 0, 255).astype(np.uint8)[:, :, None], None
+    if mode == "F":
+        a = np.asarray(im, dtype=np.float64)
+        scale = 1.0 if a.max(initial=0) <= 1.0 else 255.0
+        return np.clip(np.rint(a / scale * 255), 0, 255).astype(np.uint8)[:, :, None], None
+    if mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    elif mode == "PA":
+        im = im.convert("RGBA")
+    elif mode == "1":
+        im = im.convert("L")
+    elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        im = im.convert("RGB")
+    elif mode == "La":
+        im = im.convert("LA")
+    elif mode == "RGBa":
+        im = im.convert("RGBA")
+    elif mode not in ("L", "LA", "RGB", "RGBA"):
+        im = im.convert("RGBA" if "A" in mode else "RGB")
+    a = np.asarray(im)
+    if a.dtype != np.uint8:  # e.g. 16-bit RGB modes of newer Pillow
+        a = (a.astype(np.float64) / (65535.0 if a.max(initial=0) > 255 else 255.0) * 255).round()
+        a = np.clip(a, 0, 255).astype(np.uint8)
+    if a.ndim == 2:
+        return np.ascontiguousarray(a[:, :, None]), None
+    if im.mode == "LA":
+        return np.ascontiguousarray(a[:, :, :1]), np.ascontiguousarray(a[:, :, 1])
+    if im.mode == "RGBA":
+        return np.ascontiguousarray(a[:, :, :3]), np.ascontiguousarray(a[:, :, 3])
+    return np.ascontiguousarray(a[:, :, :3]), None
+
+
+def format_for_path(path: str, default: str = "PNG") -> str:
+    """Pillow format name for an output path's extension (``default`` for ``-``)."""
+    if path == "-":
+        return default
+    ext = "." + path.rsplit(".", 1)[-1].lower() if "." in path else ""
+    try:
+        return OUTPUT_FORMATS[ext]
+    except KeyError:
+        raise InputError(
+            f"cannot tell the output format from {path!r}: use one of {', '.join(sorted(OUTPUT_FORMATS))}"
+        ) from None
+
+
+def write_image_bytes(pixels: np.ndarray, alpha: np.ndarray | None = None, fmt: str = "PNG") -> bytes:
+    """Encode pixels (+ alpha) as an image file in Pillow format ``fmt``."""
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        pixels = pixels[:, :, 0]
+    im = Image.fromarray(np.ascontiguousarray(pixels))
+    if alpha is not None:
+        im.putalpha(Image.fromarray(np.ascontiguousarray(alpha)))
+        if fmt in ("JPEG", "PPM", "BMP"):
+            im = im.convert("RGB" if pixels.ndim == 3 else "L")
+    buf = io.BytesIO()
+    kwargs = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+    if fmt == "WEBP":
+        kwargs = {"lossless": True}
+    im.save(buf, format=fmt, **kwargs)
+    return buf.getvalue()

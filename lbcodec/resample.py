@@ -1,0 +1,35 @@
+"""Bicubic resampling (Pillow's, which antialiases when shrinking like MATLAB's imresize).
+
+Array contract: ``img`` is ``(H, W, C)``, uint8 or float32 in [0, 255]; results
+are float32 ``(h, w, C)`` in about [0, 255] (bicubic overshoots; not clipped),
+or uint8 from the ``*_u8`` helpers. Done one channel at a time in Pillow's
+32-bit float mode, so memory is a few bytes per pixel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+
+def resize_bicubic(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize ``img`` to ``size`` = (width, height) with bicubic interpolation."""
+    w, h = size
+    if img.ndim == 2:
+        img = img[:, :, None]
+    if img.shape[1] == w and img.shape[0] == h:
+        return img.astype(np.float32)
+    out = np.empty((h, w, img.shape[2]), np.float32)
+    for c in range(img.shape[2]):
+        plane = Image.fromarray(np.ascontiguousarray(img[:, :, c], dtype=np.float32), mode="F")
+        out[:, :, c] = np.asarray(plane.resize((w, h), Image.Resampling.BICUBIC))
+    return out
+
+
+def to_u8(img: np.ndarray) -> np.ndarray:
+    """Round and clip a float image in [0, 255] to uint8."""
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+
+
+def resize_bicubic_u8(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    return to_u8(resize_bicubic(img, size))
