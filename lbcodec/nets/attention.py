@@ -1,0 +1,131 @@
+"""Attention post-filter: residual blocks with channel and spatial attention (paper 003)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+#: The configuration of paper 003, Sec. 3 (30 blocks); width and reduction
+#: follow RCAN, which the paper's blocks come from (not stated in the paper).
+PAPER: dict[str, Any] = dict(n_blocks=30, width=64, reduction=16)
+
+
+class ChannelAttention(nn.Module):
+    """Global average pool -> 1x1 conv (width -> hidden) -> ReLU -> 1x1 conv -> sigmoid; rescales channels."""
+
+    def __init__(self, width: int, hidden: int) -> None:
+        super().__init__()
+        self.fc = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(width, hidden, 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, width, 1),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.fc(x)
+
+
+class SpatialAttention(nn.Module):
+    """Channel-wise mean and max -> k x k conv -> sigmoid; rescales pixels (CBAM style)."""
+
+    def __init__(self, kernel: int = 7) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 1, kernel, padding=kernel // 2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        pooled = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)
+        return x * torch.sigmoid(self.conv(pooled))
+
+
+class AttentionBlock(nn.Module):
+    """conv 3x3 -> ReLU -> conv 3x3 -> channel attention -> spatial attention, plus skip."""
+
+    def __init__(self, width: int, hidden: int, sa_kernel: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(width, width, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 3, padding=1),
+        )
+        self.ca = ChannelAttention(width, hidden)
+        self.sa = SpatialAttention(sa_kernel)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.sa(self.ca(self.body(x)))
+
+
+class AttentionNet(nn.Module):
+    """Post-filter for strong codecs at low rate: attention residual blocks.
+
+    Paper 003, Sec. 3 and Fig. 2: a stack of residual blocks, each with channel
+    attention (CA) and spatial attention (SA); the paper uses 30 blocks
+    (:data:`PAPER`), MAE then MAE + MS-SSIM loss, and x8 self-ensemble at test
+    time (:func:`lbcodec.nets.tiling.self_ensemble`). Layout here: head conv
+    3x3 (c -> width), ``n_blocks`` :class:`AttentionBlock`, tail conv 3x3
+    (width -> c), global residual ``x + F(x)``.
+
+    CA uses a global average pool, so the output at a pixel depends on the
+    whole image: ``receptive_radius`` is None (tiling is only approximate).
+
+    Args:
+        in_channels: image channels c (3 for RGB, 1 for gray).
+        width: feature channels (default 32; paper config 64).
+        n_blocks: attention residual blocks (default 8; paper 30).
+        reduction: CA bottleneck is ``width // reduction`` channels; must divide
+            ``width`` (default 8).
+        sa_kernel: odd kernel of the SA conv (default 7, as in CBAM).
+
+    Shape: ``N x C x H x W`` float32 in [0, 1] -> same shape (not clamped).
+    """
+
+    scale_out: float = 1.0
+    tile_align: int = 1
+    receptive_radius: int | None = None
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        width: int = 32,
+        n_blocks: int = 8,
+        reduction: int = 8,
+        sa_kernel: int = 7,
+    ) -> None:
+        super().__init__()
+        if width % reduction:
+            raise ValueError(f"width {width} must be a multiple of reduction {reduction}")
+        hidden = width // reduction
+        self.config: dict[str, Any] = dict(
+            in_channels=in_channels,
+            width=width,
+            n_blocks=n_blocks,
+            reduction=reduction,
+            sa_kernel=sa_kernel,
+        )
+        self.head = nn.Conv2d(in_channels, width, 3, padding=1)
+        self.blocks = nn.Sequential(
+            *(AttentionBlock(width, hidden, sa_kernel) for _ in range(n_blocks))
+        )
+        self.tail = nn.Conv2d(width, in_channels, 3, padding=1)
+
+    @classmethod
+    def config_from_state_dict(cls, sd: Mapping[str, Tensor]) -> dict[str, Any]:
+        head = sd["head.weight"]
+        n_blocks = 0
+        while f"blocks.{n_blocks}.body.0.weight" in sd:
+            n_blocks += 1
+        config: dict[str, Any] = dict(
+            in_channels=int(head.shape[1]), width=int(head.shape[0]), n_blocks=n_blocks
+        )
+        if n_blocks:
+            hidden = int(sd["blocks.0.ca.fc.1.weight"].shape[0])
+            config["reduction"] = config["width"] // hidden
+            config["sa_kernel"] = int(sd["blocks.0.sa.conv.weight"].shape[-1])
+        return config
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.tail(self.blocks(self.head(x)))

@@ -1,0 +1,131 @@
+"""Architecture tests: tiny configs, tiny inputs, CPU only."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from lbcodec import nets
+from lbcodec.nets.arcnn import DEEPER
+
+#: A tiny config for every registered network.
+TINY: dict[str, dict] = {
+    "srcnn": dict(widths=[8, 4]),
+    "arcnn": dict(widths=[8, 6, 4]),
+    "reccnn": dict(width=8, depth=4),
+    "comcnn": dict(width=8),
+    "modifynet": dict(width=8, depth=4),
+    "jpegnet": dict(widths=[8, 8, 8]),
+    "attention": dict(width=8, n_blocks=2, reduction=4),
+}
+
+
+def tiny(name: str, channels: int = 3, **extra) -> nn.Module:
+    torch.manual_seed(0)
+    net = nets.build(name, in_channels=channels, **{**TINY[name], **extra})
+    randomize_bn(net)
+    return net.eval()
+
+
+def randomize_bn(net: nn.Module) -> None:
+    """Give batch norms non-trivial statistics, as after training."""
+    gen = torch.Generator().manual_seed(1)
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            n = m.num_features
+            m.running_mean.copy_(torch.randn(n, generator=gen) * 0.1)
+            m.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
+            m.weight.data.copy_(torch.rand(n, generator=gen) + 0.5)
+            m.bias.data.copy_(torch.randn(n, generator=gen) * 0.1)
+
+
+def test_every_net_has_a_tiny_config() -> None:
+    assert set(TINY) == set(nets.NETS)
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("size", [(16, 16), (13, 10)])
+def test_shapes(name: str, channels: int, size: tuple[int, int]) -> None:
+    net = tiny(name, channels)
+    x = torch.rand(2, channels, *size)
+    with torch.no_grad():
+        y = net(x)
+    h, w = size
+    expected = (h, w) if net.scale_out == 1 else ((h + 1) // 2, (w + 1) // 2)
+    assert y.shape == (2, channels, *expected)
+    assert y.dtype == torch.float32 and torch.isfinite(y).all()
+    assert net.receptive_radius is None or net.receptive_radius >= 0
+
+
+def test_comcnn_output_in_unit_range() -> None:
+    y = tiny("comcnn")(torch.rand(1, 3, 9, 7) * 50 - 25)
+    assert y.shape[-2:] == (5, 4) and 0 <= y.min() and y.max() <= 1
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_from_state_dict_round_trip(name: str) -> None:
+    net = tiny(name, channels=1)
+    x = torch.rand(1, 1, 12, 11)
+    rebuilt = nets.from_state_dict(name, net.state_dict(), **net.config).eval()
+    assert rebuilt.config == net.config
+    with torch.no_grad():
+        assert torch.equal(rebuilt(x), net(x))
+
+
+def test_from_state_dict_reads_shapes_and_checks_config() -> None:
+    net = nets.build("arcnn", **DEEPER, in_channels=1)
+    rebuilt = nets.from_state_dict("arcnn", net.state_dict())
+    assert rebuilt.config["kernels"] == [9, 7, 3, 1, 5]
+    assert rebuilt.config["widths"] == [64, 32, 16, 16]
+    assert rebuilt.receptive_radius == 10
+    with pytest.raises(ValueError, match="contradicts"):
+        nets.from_state_dict("arcnn", net.state_dict(), widths=[64, 32, 16])
+    with pytest.raises(RuntimeError):  # right shapes, wrong family
+        nets.from_state_dict("srcnn", {**net.state_dict(), "extra": torch.zeros(1)})
+
+
+@pytest.mark.parametrize("name", ["reccnn", "comcnn"])
+def test_fuse_bn_matches_eval_output(name: str) -> None:
+    net = tiny(name)
+    x = torch.rand(1, 3, 15, 14)
+    with torch.no_grad():
+        before = net(x)
+        net.fuse_bn()
+        after = net(x)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in net.modules())
+    assert net.config["batch_norm"] is False
+    torch.testing.assert_close(after, before, atol=1e-5, rtol=0)
+    # a fused state dict rebuilds (as a BN-free net) and loads strictly
+    rebuilt = nets.from_state_dict(name, net.state_dict()).eval()
+    assert rebuilt.config["batch_norm"] is False
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), before, atol=1e-5, rtol=0)
+
+
+def test_registry_refuses_duplicates_and_unknown_names() -> None:
+    with pytest.raises(ValueError, match="already registered"):
+        nets.register("srcnn")(nn.Identity)
+    assert nets.NETS["srcnn"] is nets.get_class("srcnn")
+    with pytest.raises(ValueError, match="unknown network"):
+        nets.build("nope")
+    with pytest.raises(TypeError):
+        nets.NETS["x"] = nn.Identity  # type: ignore[index]
+
+
+def count_convs(net: nn.Module) -> int:
+    return sum(isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) for m in net.modules())
+
+
+def test_default_configs_follow_the_papers() -> None:
+    assert count_convs(nets.build("srcnn")) == 3
+    assert count_convs(nets.build("arcnn")) == 4
+    reccnn = nets.build("reccnn")
+    assert count_convs(reccnn) == 20
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in reccnn.modules()) == 18
+    assert count_convs(nets.build("modifynet")) == 20
+    assert count_convs(nets.build("comcnn")) == 3
+    assert count_convs(nets.build("jpegnet")) == 6
+    assert nets.build("arcnn").receptive_radius == 9
+    assert nets.build("reccnn").receptive_radius == 20

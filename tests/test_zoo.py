@@ -1,0 +1,154 @@
+"""Weights registry: publish tiny weights into a temporary directory and load them back."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from lbcodec import nets, zoo
+from lbcodec.errors import LbcError
+from lbcodec.zoo import ZooError
+
+SLOT = {"role": "post", "method": "none", "codec": "jpeg", "scale": 1, "quality": [5, 15]}
+PROV = {"data": "test", "steps": 0, "loss": "mse", "device": "cpu", "time_s": 0.0}
+
+
+@pytest.fixture
+def wdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv(zoo.ENV_VAR, str(tmp_path))
+    return tmp_path
+
+
+def tiny_arcnn() -> nn.Module:
+    torch.manual_seed(0)
+    return nets.build("arcnn", in_channels=1, widths=[4, 4, 4], residual=False).eval()
+
+
+def publish_arcnn(name: str = "arcnn-tiny", container_id: int = 1, **slot) -> nn.Module:
+    net = tiny_arcnn()
+    zoo.publish(
+        name, "arcnn", net.state_dict(), {**SLOT, **slot}, PROV, container_id,
+        config={"residual": False},
+    )  # fmt: skip
+    return net
+
+
+def test_publish_then_load(wdir: Path) -> None:
+    net = publish_arcnn()
+    entry = zoo.get_entry("arcnn-tiny")
+    assert entry["file"] == "arcnn-tiny.safetensors" and (wdir / entry["file"]).is_file()
+    assert entry["config"] == {
+        "in_channels": 1, "kernels": [9, 7, 1, 5], "widths": [4, 4, 4], "residual": False,
+    }  # fmt: skip
+    assert json.loads((wdir / "manifest.json").read_text())["models"] == [entry]
+    loaded = zoo.load_model("arcnn-tiny")
+    assert not loaded.training and not any(p.requires_grad for p in loaded.parameters())
+    x = torch.rand(1, 1, 11, 9)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), net(x))
+
+
+def test_load_folds_batch_norm(wdir: Path) -> None:
+    torch.manual_seed(0)
+    net = nets.build("reccnn", in_channels=3, width=4, depth=3)
+    net(torch.rand(2, 3, 8, 8))  # train-mode pass: non-trivial running stats
+    net.eval()
+    zoo.publish("rec", "reccnn", net.state_dict(), {**SLOT, "role": "post"}, PROV, 7)
+    assert zoo.get_entry("rec")["config"]["batch_norm"] is True
+    loaded = zoo.load_model("rec")
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in loaded.modules())
+    x = torch.rand(1, 3, 10, 9)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), net(x), atol=1e-5, rtol=0)
+    assert set(zoo.load_state_dict("rec")) == set(net.state_dict())  # unfused on disk
+
+
+def test_altered_missing_and_unknown(wdir: Path) -> None:
+    publish_arcnn()
+    path = wdir / "arcnn-tiny.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
+    with pytest.raises(ZooError, match="sha256"):
+        zoo.load_model("arcnn-tiny")
+    path.unlink()
+    with pytest.raises(ZooError, match="missing"):
+        zoo.load_model("arcnn-tiny")
+    with pytest.raises(ZooError, match="unknown model"):
+        zoo.load_model("nope")
+    assert issubclass(ZooError, ValueError) and issubclass(ZooError, LbcError)
+
+
+def test_weights_that_do_not_fit_the_manifest(wdir: Path) -> None:
+    publish_arcnn()
+    manifest = json.loads((wdir / "manifest.json").read_text())
+    manifest["models"][0]["config"]["residual"] = True  # fine: not in the shapes
+    manifest["models"][0]["config"]["widths"] = [8, 8, 8]
+    (wdir / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ZooError, match="do not fit"):
+        zoo.load_model("arcnn-tiny")
+
+
+def test_container_ids_are_unique_and_fixed(wdir: Path) -> None:
+    publish_arcnn("a", 1)
+    with pytest.raises(ZooError, match="already used"):
+        publish_arcnn("b", 1)
+    with pytest.raises(ZooError, match="ids are fixed"):
+        publish_arcnn("a", 2)
+    for bad in (0, 256, True, "3"):
+        with pytest.raises(ZooError, match="container_id"):
+            publish_arcnn("c", bad)  # type: ignore[arg-type]
+    publish_arcnn("a", 1, quality=[1, 9])  # republish keeps the id: replaces the entry
+    assert [e["slot"]["quality"] for e in zoo.list_models()] == [[1, 9]]
+    assert zoo.entry_by_container_id(1)["name"] == "a"
+    assert zoo.entry_by_container_id(9) is None
+
+
+def test_manifest_with_duplicate_ids_is_refused(wdir: Path) -> None:
+    models = [{"name": "a", "container_id": 1}, {"name": "b", "container_id": 1}]
+    (wdir / "manifest.json").write_text(json.dumps({"models": models}))
+    with pytest.raises(ZooError, match="duplicate container_id"):
+        zoo.list_models()
+
+
+def test_bad_publish_arguments(wdir: Path) -> None:
+    sd = tiny_arcnn().state_dict()
+    with pytest.raises(ZooError, match="name"):
+        zoo.publish("Bad Name", "arcnn", sd, SLOT, PROV, 1)
+    with pytest.raises(ZooError, match="role"):
+        zoo.publish("x", "arcnn", sd, {**SLOT, "role": "mid"}, PROV, 1)
+    with pytest.raises(ValueError, match="contradicts"):
+        zoo.publish("x", "arcnn", sd, SLOT, PROV, 1, config={"in_channels": 3})
+    assert zoo.list_models() == []
+
+
+def test_find_default(wdir: Path) -> None:
+    publish_arcnn("wide", 1, quality=[1, 100])
+    publish_arcnn("narrow", 2, quality=[5, 15])
+    publish_arcnn("webp", 3, codec="webp")
+    assert zoo.find_default("post", "none", "jpeg", quality=10)["name"] == "narrow"
+    assert zoo.find_default("post", "none", "jpeg", quality=50)["name"] == "wide"
+    assert zoo.find_default("post", "none", "jpeg", scale=1)["name"] == "narrow"
+    assert zoo.find_default("post", "none", "jpeg", scale=2) is None
+    assert zoo.find_default("post", "none", "jpeg", channels=3) is None
+    assert zoo.find_default("pre", "none", "jpeg") is None
+    assert zoo.find_default("post", "none", "webp", quality=10)["name"] == "webp"
+
+
+def test_package_manifest_is_empty_and_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(zoo.ENV_VAR, raising=False)
+    directory = zoo.default_weights_dir()
+    assert directory.parts[-2:] == ("lbcodec", "weights")
+    assert (directory / "manifest.json").is_file()
+    assert isinstance(zoo.load_manifest()["models"], list)
+
+
+def test_reading_the_manifest_does_not_import_torch() -> None:
+    code = "import sys, lbcodec.zoo as z; z.list_models(); assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
