@@ -81,7 +81,9 @@ def encode_image(
     coder = get_codec(codec)
     notes: list[str] = []
 
-    compact = filters.prefilter(method, pixels, scale, codec, notes)
+    compact, method = filters.prefilter(method, pixels, scale, codec, notes)
+    if method not in RESIZING_METHODS:
+        scale = 1
     post_id, post_hash = filters.choose_post(post, method, codec, scale, notes)
     alpha_bytes = zlib.compress(np.ascontiguousarray(alpha).tobytes(), 9) if alpha is not None else b""
 
@@ -121,8 +123,14 @@ def _budget_message(exc: BudgetTooSmall, pixels: int, codec: str, method: str, s
     return f"cannot fit {want} with {codec} (method {method}, scale {scale}): the smallest reachable is {got}; try {hint}"
 
 
-def decode_image(data: bytes, *, post: str | None = None, max_pixels: int = ctr.MAX_PIXELS) -> DecodeResult:
-    """Decode a .lbc container. ``post`` overrides the header's post-filter (``none`` or a name)."""
+def decode_image(
+    data: bytes, *, post: str | None = None, ensemble: bool = False, max_pixels: int = ctr.MAX_PIXELS
+) -> DecodeResult:
+    """Decode a .lbc container.
+
+    ``post`` overrides the header's post-filter (``none``, ``auto``, a network or model
+    name); ``ensemble`` runs the post-filter as an x8 geometric self-ensemble.
+    """
     box = ctr.unpack(data, max_pixels=max_pixels)
     hdr = box.header
     pipe = hdr.pipeline
@@ -134,7 +142,7 @@ def decode_image(data: bytes, *, post: str | None = None, max_pixels: int = ctr.
         raise CorruptContainerError(
             f"corrupt container: the {pipe.codec} image is {compact.shape[1]}x{compact.shape[0]}, expected {want[0]}x{want[1]}"
         )
-    pixels = filters.reconstruct(pipe, compact, (hdr.width, hdr.height), post, notes)
+    pixels = filters.reconstruct(pipe, compact, (hdr.width, hdr.height), post, notes, ensemble)
     alpha = None
     if hdr.has_alpha:
         try:

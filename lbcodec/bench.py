@@ -99,7 +99,7 @@ def run_job(job: Job, bare_timing: bool = True) -> dict:
         row["pipeline_q_s"] = time.perf_counter() - t0
         from .filters import prefilter
 
-        compact = prefilter(job.method, img.pixels, job.scale, job.codec, [])
+        compact, _ = prefilter(job.method, img.pixels, job.scale, job.codec, [])
         coder = get_codec(job.codec)
         t0 = time.perf_counter()
         coder.decode(coder.encode(compact, enc.quality, "420"), channels=compact.shape[2])

@@ -78,6 +78,13 @@ def _write_output(path: str, data: bytes, force: bool) -> None:
         write_atomic(path, data, force=force)
 
 
+def _set_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="lbcodec")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
@@ -161,11 +168,15 @@ def encode(obj: Ctx, src, dst, codec, method, scale, bpp, quality, size_bytes, s
 @click.argument("src", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("-o", "--output", "dst", required=True, type=click.Path(dir_okay=False, allow_dash=True),
               help="Output image; the format follows the extension (png, tif, bmp, ppm, webp); - writes PNG to stdout.")
-@click.option("--post", default=None, help="Override the post-filter recorded in the file (none, or a name).")
+@click.option("--post", default=None,
+              help="Override the post-filter recorded in the file: none, auto, a network (srcnn, arcnn, reccnn, "
+                   "attention) or a model name.")
+@click.option("--ensemble", is_flag=True, help="x8 geometric self-ensemble of the post-filter (8x slower).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for the networks.")
 @click.option("-f", "--force", is_flag=True, help="Replace an existing output file.")
 @click.pass_obj
 @_reports_errors
-def decode(obj: Ctx, src, dst, post, force):
+def decode(obj: Ctx, src, dst, post, ensemble, threads, force):
     """Decompress SRC (.lbc, or - for stdin) into an image file.
 
     \b
@@ -178,7 +189,8 @@ def decode(obj: Ctx, src, dst, post, force):
     fmt = format_for_path(dst)
     _check_paths(src, dst, force)
     t0 = time.perf_counter()
-    res = decode_image(_read_input(src), post=post)
+    _set_threads(threads)
+    res = decode_image(_read_input(src), post=post, ensemble=ensemble)
     for note in res.notes:
         obj.log(f"note: {note}")
     _write_output(dst, write_image_bytes(res.pixels, res.alpha, fmt), force)
@@ -187,7 +199,7 @@ def decode(obj: Ctx, src, dst, post, force):
 
 def _header_dict(data: bytes) -> dict:
     from .container import unpack
-    from .zoo_info import post_name
+    from .zoo import entry_by_container_id
 
     box = unpack(data)
     h, p = box.header, box.header.pipeline
@@ -203,7 +215,8 @@ def _header_dict(data: bytes) -> dict:
         "quality": p.quality,
         "subsampling": p.subsampling,
         "post_id": p.post_id,
-        "post": post_name(p.post_id),
+        "post": "none" if p.post_id == 0 else (entry_by_container_id(p.post_id) or {}).get(
+            "name", f"model #{p.post_id} (not installed)"),
         "post_sha256_prefix": p.post_hash.hex(),
         "header_bytes": box.header_size,
         "payload_bytes": len(box.payload),
@@ -354,6 +367,71 @@ def codecs(as_json):
         )
 
 
+@cli.command(short_help="List the trained models in the weights registry.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@_reports_errors
+def models(as_json):
+    """List every model of the weights registry: name, network, the slot it serves,
+    container id, and its validation score.
+
+    \b
+    Example:
+      lbcodec models --json
+    """
+    from .zoo import default_weights_dir, list_models
+
+    rows = list_models()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo(f"no trained models in {default_weights_dir()}: every CNN slot falls back to bicubic")
+        return
+    for e in rows:
+        slot = e["slot"]
+        rng = f" bpp {slot['bpp'][0]}-{slot['bpp'][1]}" if slot.get("bpp") else ""
+        score = e.get("provenance", {}).get("validation", {}).get("score")
+        click.echo(
+            f"{e['name']:28s} #{e['container_id']:<3d} {e['arch']:10s} {slot['role']:4s} "
+            f"{slot['codec']}/{slot['method']}" + (f" x1/{slot['scale']}" if slot.get("scale", 1) > 1 else "")
+            + rng + (f"  val {score:+.3f} dB" if score is not None else "")
+        )
+
+
+@cli.command(short_help="Restore a plain JPEG/JPEG 2000/WebP/AVIF/HEIF/JPEG XL file with a CNN.")
+@click.argument("src", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("-o", "--output", "dst", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="Output image (png, tif, bmp, ppm); - writes PNG to stdout.")
+@click.option("--post", default="auto", show_default=True, help="auto, none, a network or a model name.")
+@click.option("--ensemble", is_flag=True, help="x8 geometric self-ensemble (8x slower).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for the networks.")
+@click.option("-f", "--force", is_flag=True, help="Replace an existing output file.")
+@click.pass_obj
+@_reports_errors
+def restore(obj: Ctx, src, dst, post, ensemble, threads, force):
+    """Remove compression artifacts from a standard image file made by any encoder.
+
+    The codec is recognised from the file's bytes; for JPEG the quality is
+    estimated from the quantization tables.
+
+    \b
+    Example:
+      lbcodec restore photo.jpg -o photo-restored.png
+    """
+    from .imageio import format_for_path, write_image_bytes
+    from .restore import restore_image
+
+    fmt = format_for_path(dst)
+    _check_paths(src, dst, force)
+    _set_threads(threads)
+    t0 = time.perf_counter()
+    res = restore_image(_read_input(src), post=post, ensemble=ensemble)
+    for note in res.notes:
+        obj.log(f"note: {note}")
+    _write_output(dst, write_image_bytes(res.pixels, None, fmt), force)
+    obj.log(f"{dst}: {res.codec} restored with {res.model or 'nothing'}, {time.perf_counter() - t0:.2f} s")
+
+
 def _csv(kind, choices=None):
     def convert(ctx, param, value):
         if value is None:
@@ -428,6 +506,62 @@ def bench(obj: Ctx, folder, codec_list, methods, posts, bpps, scale, limit, jobs
     with open(os.path.join(out_dir, "summary.md"), "w") as f:
         f.write(table + "\n")
     click.echo(table)
+
+
+@cli.command(short_help="Train a network from a config file (codec in the loop).")
+@click.argument("config", type=click.Path(exists=True, dir_okay=False))
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="Override the config's step count.")
+@click.option("--runs", "runs_dir", default="runs", show_default=True, type=click.Path(file_okay=False),
+              help="Checkpoints go to RUNS/<name>/ (resumed when present).")
+@click.option("--cache", "cache_dir", default="data-cache", show_default=True, type=click.Path(file_okay=False),
+              help="Folder of cached training patches.")
+@click.option("--publish/--no-publish", default=True, show_default=True,
+              help="Write the best weights and their manifest entry into the registry at the end.")
+@click.option("--device", default=None, help="torch device (default: cuda if present, else cpu).")
+@click.pass_obj
+def train(obj: Ctx, config, steps, runs_dir, cache_dir, publish, device):
+    """Train the network that CONFIG describes, with the real codec in the loop.
+
+    Stop it at any moment (Ctrl-C) and run the same command again: it resumes
+    from its last checkpoint.
+
+    \b
+    Example:
+      lbcodec train configs/srcnn-jpeg-ds2.json
+    """
+    from .training.config import load_config
+    from .training.data import get_patches
+    from .training.trainer import publish_result
+    from .training.trainer import train as run_train
+
+    cfg = load_config(config)
+    t0 = time.perf_counter()
+    last = [0.0]
+
+    def data_progress(i, n):
+        if not obj.quiet and (time.perf_counter() - last[0] > 5 or i == n):
+            last[0] = time.perf_counter()
+            obj.log(f"degrading training images through {cfg.codec}: {i}/{n}")
+
+    ps = get_patches(cfg, cache_dir, data_progress)
+    obj.log(f"{cfg.name}: {len(ps)} patches, {len(ps.val_inputs)} validation images "
+            f"({time.perf_counter() - t0:.0f} s)")
+    import torch
+
+    dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+    def progress(p):
+        if obj.quiet:
+            return
+        if p.val_gain is not None or p.step % 100 == 0:
+            val = f"  val {p.val_gain:+.3f} dB (best {p.best_gain:+.3f})" if p.val_gain is not None else ""
+            obj.log(f"{cfg.name} step {p.step}/{p.steps}  loss {p.loss:.5f}{val}  {p.elapsed:.0f} s")
+
+    result, best = run_train(cfg, ps, os.path.join(runs_dir, cfg.name), steps, dev, progress)
+    obj.log(f"{cfg.name}: best validation gain {result.best_gain:+.3f} dB at step {result.best_step}")
+    if publish:
+        entry = publish_result(cfg, result, best, ps, dev)
+        obj.log(f"published {entry['name']} ({entry['file']}, sha256 {entry['sha256'][:12]}...)")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -6,44 +6,137 @@ codec encodes (identity, bicubic downsampling, ComCNN, Modify-Net);
 original size (identity or bicubic upsampling, then a restoration network).
 ``choose_post`` picks the post-filter that ``encode`` records in the header.
 
-Networks plug in here: until a trained model exists for a slot, the
-post-filter is none (bicubic only) and the CNN pre-filters are refused.
+Models come from the weights registry (:mod:`lbcodec.zoo`). While no trained
+model exists for a slot, the CNN pre-filters fall back to their classical twin
+(comcnn -> bicubic downsampling, modifynet -> none; the header records what was
+really done) and the decoder falls back to bicubic only, each with a note.
+Array contract: uint8 ``(H, W, C)`` in and out, C = 1 or 3.
 """
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import numpy as np
 
+from . import zoo
 from .errors import InputError
 from .pipeline import POST_NONE_ID, RESIZING_METHODS, Pipeline, compact_size
 from .resample import resize_bicubic, resize_bicubic_u8, to_u8
 
-POST_CHOICES = ("auto", "none")
+#: post-filter network families a user may name with --post
+POST_NETS = ("srcnn", "arcnn", "reccnn", "attention")
+#: tile side (pixels) for CNN inference; memory is bounded by it
+TILE = 512
+_FALLBACK = {"comcnn": "downsample", "modifynet": "none"}
 
 
-def prefilter(method: str, pixels: np.ndarray, scale: int, codec: str, notes: list[str]) -> np.ndarray:
-    """Original uint8 HxWxC -> compact uint8 image for the codec."""
+@functools.lru_cache(maxsize=8)
+def _load(name: str):
+    return zoo.load_model(name)
+
+
+def _run(net, img: np.ndarray, ensemble: bool = False) -> np.ndarray:
+    """Run a registered net on a uint8 image, tiled; gray images go through RGB nets as R=G=B."""
+    import torch
+
+    from .nets.tiling import image_to_tensor, run_tiled, self_ensemble, tensor_to_image
+
+    cin = net.config.get("in_channels", 3)
+    src = np.repeat(img, 3, axis=2) if img.shape[2] == 1 and cin == 3 else img
+    x = image_to_tensor(src)
+    run = functools.partial(run_tiled, net, tile=TILE)
+    with torch.inference_mode():
+        y = self_ensemble(lambda t: run(t), x.float() / 255.0) if ensemble else run(x)
+        if img.shape[2] == 1 and y.shape[1] == 3:
+            y = y.mean(dim=1, keepdim=True)
+    out = tensor_to_image(y)
+    return out[:, :, None] if out.ndim == 2 else out
+
+
+def prefilter(method: str, pixels: np.ndarray, scale: int, codec: str, notes: list[str]) -> tuple[np.ndarray, str]:
+    """Original uint8 HxWxC -> (compact uint8 image for the codec, the method really used)."""
     h, w = pixels.shape[:2]
+    if method in _FALLBACK:
+        entry = zoo.find_default("pre", method, codec, scale)
+        if entry is None:
+            method_used = _FALLBACK[method]
+            notes.append(f"no trained {method} model for {codec} is installed: using {method_used} instead")
+            return prefilter(method_used, pixels, scale if method_used in RESIZING_METHODS else 1, codec, notes)
+        out = _run(_load(entry["name"]), pixels)
+        want = compact_size(w, h, scale) if method in RESIZING_METHODS else (w, h)
+        if (out.shape[1], out.shape[0]) != want:
+            raise InputError(f"model {entry['name']} made a {out.shape[1]}x{out.shape[0]} image, expected {want}")
+        return out, method
     if method == "none":
-        return pixels
+        return pixels, method
     if method == "downsample":
-        return resize_bicubic_u8(pixels, compact_size(w, h, scale))
-    raise InputError(f"method {method!r} needs a trained network, and none is installed yet")
+        return resize_bicubic_u8(pixels, compact_size(w, h, scale)), method
+    raise InputError(f"unknown method {method!r}")
+
+
+def _post_entry(post: str, method: str, codec: str, scale: int, notes: list[str]) -> dict[str, Any] | None:
+    """The registry entry that ``post`` names for this slot (None: no post-filter)."""
+    if post == "none":
+        return None
+    if post == "auto":
+        return zoo.find_default("post", method, codec, scale)
+    if post in POST_NETS:
+        fits = [e for e in zoo.list_models() if e["arch"] == post and e["slot"].get("role") == "post"
+                and e["slot"].get("method") == method and e["slot"].get("codec") == codec
+                and e["slot"].get("scale", scale) == scale]
+        if not fits:
+            notes.append(f"no trained {post} model for {codec} with method {method}: bicubic only")
+            return None
+        return max(fits, key=lambda e: e.get("provenance", {}).get("validation", {}).get("score") or 0.0)
+    try:
+        entry = zoo.get_entry(post)
+    except zoo.ZooError:
+        raise InputError(
+            f"unknown post-filter {post!r}: use auto, none, one of {', '.join(POST_NETS)}, or a model name "
+            "from `lbcodec models`"
+        ) from None
+    slot = entry.get("slot", {})
+    if (slot.get("method"), slot.get("codec")) != (method, codec):
+        notes.append(f"model {post} was trained for {slot.get('codec')}/{slot.get('method')}, not {codec}/{method}")
+    return entry
 
 
 def choose_post(post: str, method: str, codec: str, scale: int, notes: list[str]) -> tuple[int, bytes]:
     """(container id, 4-byte hash prefix) of the post-filter ``encode`` records."""
-    if post in ("auto", "none"):
+    entry = _post_entry(post, method, codec, scale, notes)
+    if entry is None:
         return POST_NONE_ID, b""
-    raise InputError(f"unknown post-filter {post!r}; choose from {', '.join(POST_CHOICES)}")
+    return int(entry["container_id"]), bytes.fromhex(entry["sha256"][:8])
 
 
 def reconstruct(
-    pipe: Pipeline, compact: np.ndarray, size: tuple[int, int], post: str | None, notes: list[str]
+    pipe: Pipeline,
+    compact: np.ndarray,
+    size: tuple[int, int],
+    post: str | None,
+    notes: list[str],
+    ensemble: bool = False,
 ) -> np.ndarray:
-    """Decoded compact uint8 image -> uint8 image of ``size`` = (width, height)."""
-    if post not in (None, "none", "auto"):
-        raise InputError(f"unknown post-filter {post!r}; choose from {', '.join(POST_CHOICES)}")
-    if pipe.method in RESIZING_METHODS:
-        return to_u8(resize_bicubic(compact, size))
-    return compact
+    """Decoded compact uint8 image -> uint8 image of ``size`` = (width, height).
+
+    ``post`` None applies the post-filter the header records; ``none``, ``auto``,
+    a network family or a model name override it.
+    """
+    img = to_u8(resize_bicubic(compact, size)) if pipe.method in RESIZING_METHODS else compact
+    if post is None:
+        if pipe.post_id == POST_NONE_ID:
+            return img
+        entry = zoo.entry_by_container_id(pipe.post_id)
+        if entry is None:
+            notes.append(f"post-filter model #{pipe.post_id} is not installed: bicubic only")
+            return img
+        if entry["sha256"][:8] != pipe.post_hash.hex():
+            notes.append(f"post-filter {entry['name']}: installed weights differ from the encoder's "
+                         f"({entry['sha256'][:8]} vs {pipe.post_hash.hex()}); using the installed ones")
+    else:
+        entry = _post_entry(post, pipe.method, pipe.codec, pipe.scale, notes)
+        if entry is None:
+            return img
+    return _run(_load(entry["name"]), img, ensemble)

@@ -1,0 +1,97 @@
+"""Training configuration: one JSON file per shipped model.
+
+Example (configs/srcnn-jpeg-ds2.json)::
+
+    {"name": "srcnn-jpeg-ds2", "container_id": 1,
+     "arch": "srcnn", "arch_config": {"in_channels": 3},
+     "slot": {"role": "post", "method": "downsample", "codec": "jpeg", "scale": 2, "bpp": [0.05, 0.5]},
+     "data": {"roots": ["../shared/data/train_bsds432", ...], "holdout_every": 25,
+              "bpps": [0.1, 0.15, 0.2, 0.3, 0.4], "bpps_per_image": 2, "max_side": 512,
+              "patch": 48, "patches_per_pair": 8},
+     "train": {"steps": 6000, "batch": 32, "lr": 1e-3, "lr_final": 1e-5, "loss": "l1",
+               "seed": 0, "val_every": 500}}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    roots: list[str]
+    holdout_every: int = 25
+    bpps: list[float] = field(default_factory=lambda: [0.1, 0.15, 0.2, 0.3, 0.4])
+    bpps_per_image: int = 2
+    max_side: int = 512
+    patch: int = 48
+    patches_per_pair: int = 8
+    max_images: int | None = None
+    val_bpps: list[float] = field(default_factory=lambda: [0.1, 0.2, 0.3])
+    val_crop: int = 256
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 6000
+    batch: int = 32
+    lr: float = 1e-3
+    lr_final: float = 1e-5
+    loss: str = "l1"  # l1 | mse | l1+msssim
+    msssim_weight: float = 0.05
+    seed: int = 0
+    val_every: int = 500
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    container_id: int
+    arch: str
+    arch_config: dict[str, Any]
+    slot: dict[str, Any]
+    data: DataConfig
+    train: TrainConfig
+    init_from: str | None = None  # a published model to start from (easy-to-hard transfer)
+    path: str = ""
+
+    @property
+    def codec(self) -> str:
+        return self.slot["codec"]
+
+    @property
+    def method(self) -> str:
+        return self.slot["method"]
+
+    @property
+    def scale(self) -> int:
+        return int(self.slot.get("scale", 1))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("path")
+        return d
+
+
+def load_config(path: str) -> Config:
+    """Read a JSON config; relative data roots are relative to the config file's folder's parent."""
+    with open(path) as f:
+        raw = json.load(f)
+    base = os.path.dirname(os.path.dirname(os.path.abspath(path)))
+    data = dict(raw["data"])
+    data["roots"] = [r if os.path.isabs(r) else os.path.normpath(os.path.join(base, r)) for r in data["roots"]]
+    return Config(
+        name=raw["name"],
+        container_id=int(raw["container_id"]),
+        arch=raw["arch"],
+        arch_config=dict(raw.get("arch_config", {})),
+        slot=dict(raw["slot"]),
+        data=DataConfig(**data),
+        train=TrainConfig(**raw.get("train", {})),
+        init_from=raw.get("init_from"),
+        path=os.path.abspath(path),
+    )

@@ -1,0 +1,157 @@
+"""Training data: the real codec in the loop.
+
+A training pair is (what the post-filter sees, the original): the original image is
+encoded by :func:`lbcodec.api.encode_image` under rate control at a bpp target in the
+range the model serves (so the codec runs at exactly the qualities rate control picks),
+decoded with no post-filter (bicubic upsampling where the method resized), and both
+images are cut into aligned patches. Pairs are cached on disk as one ``.npz``.
+
+Array contract: patches are uint8 ``(N, P, P, C)``; validation images uint8 ``(H, W, C)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..bench import IMAGE_EXTS
+from .config import Config
+
+
+def list_images(roots: list[str]) -> list[str]:
+    out = []
+    for root in roots:
+        if not os.path.isdir(root):
+            raise FileNotFoundError(f"training folder {root!r} does not exist")
+        out += [os.path.join(root, n) for n in sorted(os.listdir(root)) if n.lower().endswith(IMAGE_EXTS)]
+    return out
+
+
+def split(paths: list[str], holdout_every: int) -> tuple[list[str], list[str]]:
+    """Deterministic split: every ``holdout_every``-th image is held out for validation."""
+    val = paths[::holdout_every]
+    train = [p for i, p in enumerate(paths) if i % holdout_every]
+    return train, val
+
+
+def load_rgb(path: str) -> np.ndarray:
+    from ..imageio import read_image
+
+    with open(path, "rb") as f:
+        px = read_image(f.read()).pixels
+    return np.repeat(px, 3, axis=2) if px.shape[2] == 1 else px
+
+
+def crop(img: np.ndarray, side: int, rng: np.random.Generator) -> np.ndarray:
+    h, w = img.shape[:2]
+    y = int(rng.integers(0, h - side + 1)) if h > side else 0
+    x = int(rng.integers(0, w - side + 1)) if w > side else 0
+    return img[y : y + side, x : x + side]
+
+
+def degrade(img: np.ndarray, cfg: Config, bpp: float) -> tuple[np.ndarray, float] | None:
+    """(decoded image without post-filter, quality used) at ``bpp``, or None if unreachable."""
+    from ..api import decode_image, encode_image
+    from ..errors import BudgetError
+
+    try:
+        res = encode_image(img, codec=cfg.codec, method=cfg.method, scale=cfg.scale, bpp=bpp, post="none")
+    except BudgetError:
+        return None
+    return decode_image(res.data, post="none").pixels, res.quality
+
+
+@dataclass
+class PatchSet:
+    inputs: np.ndarray
+    targets: np.ndarray
+    qualities: np.ndarray
+    val_inputs: list[np.ndarray]
+    val_targets: list[np.ndarray]
+    meta: dict
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+
+def cache_key(cfg: Config) -> str:
+    d = {"data": cfg.to_dict()["data"], "codec": cfg.codec, "method": cfg.method, "scale": cfg.scale, "v": 1}
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def build_patches(cfg: Config, progress: Callable[[int, int], None] | None = None) -> PatchSet:
+    d = cfg.data
+    rng = np.random.default_rng(cfg.train.seed)
+    train, val = split(list_images(d.roots), d.holdout_every)
+    if d.max_images:
+        train = [train[i] for i in sorted(rng.choice(len(train), min(d.max_images, len(train)), replace=False))]
+    ins, tgs, qs = [], [], []
+    total = len(train) + len(val)
+    for i, path in enumerate(train):
+        img = crop(load_rgb(path), d.max_side, rng)
+        for bpp in rng.choice(d.bpps, size=min(d.bpps_per_image, len(d.bpps)), replace=False):
+            out = degrade(img, cfg, float(bpp))
+            if out is None:
+                continue
+            dec, q = out
+            h, w = img.shape[:2]
+            if h < d.patch or w < d.patch:
+                continue
+            for _ in range(d.patches_per_pair):
+                y, x = int(rng.integers(0, h - d.patch + 1)), int(rng.integers(0, w - d.patch + 1))
+                ins.append(dec[y : y + d.patch, x : x + d.patch])
+                tgs.append(img[y : y + d.patch, x : x + d.patch])
+                qs.append(q)
+        if progress:
+            progress(i + 1, total)
+    vin, vtg = [], []
+    vrng = np.random.default_rng(12345)
+    for j, path in enumerate(val):
+        img = crop(load_rgb(path), d.val_crop, vrng)
+        for bpp in d.val_bpps:
+            out = degrade(img, cfg, bpp)
+            if out is not None:
+                vin.append(out[0])
+                vtg.append(img)
+        if progress:
+            progress(len(train) + j + 1, total)
+    if not ins:
+        raise ValueError("no training pairs: every target was unreachable")
+    meta = {"train_images": len(train), "val_images": len(val), "roots": d.roots, "pairs": len(ins) // d.patches_per_pair}
+    return PatchSet(np.stack(ins), np.stack(tgs), np.asarray(qs, np.float32), vin, vtg, meta)
+
+
+def save_patches(ps: PatchSet, path: str) -> None:
+    tmp = path + ".tmp.npz"
+    arrays = {"inputs": ps.inputs, "targets": ps.targets, "qualities": ps.qualities,
+              "meta": np.frombuffer(json.dumps(ps.meta).encode(), np.uint8)}
+    for i, (a, b) in enumerate(zip(ps.val_inputs, ps.val_targets)):
+        arrays[f"val_in_{i}"], arrays[f"val_tg_{i}"] = a, b
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def load_patches(path: str) -> PatchSet:
+    z = np.load(path)
+    n_val = sum(1 for k in z.files if k.startswith("val_in_"))
+    return PatchSet(
+        z["inputs"], z["targets"], z["qualities"],
+        [z[f"val_in_{i}"] for i in range(n_val)], [z[f"val_tg_{i}"] for i in range(n_val)],
+        json.loads(bytes(z["meta"]).decode()),
+    )
+
+
+def get_patches(cfg: Config, cache_dir: str, progress=None) -> PatchSet:
+    """Patches for ``cfg``, from the cache when it has them (keyed by the data config)."""
+    os.makedirs(cache_dir, exist_ok=True)
+    path = os.path.join(cache_dir, f"{cfg.codec}-{cfg.method}{cfg.scale}-{cache_key(cfg)}.npz")
+    if os.path.exists(path):
+        return load_patches(path)
+    ps = build_patches(cfg, progress)
+    save_patches(ps, path)
+    return ps

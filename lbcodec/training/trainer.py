@@ -1,0 +1,204 @@
+"""A seeded, resumable training loop for post-filters, and publishing into the registry.
+
+Determinism: the batch of step ``s`` is drawn from ``default_rng([seed, s])`` and the
+learning rate is a pure function of ``s`` (cosine from ``lr`` to ``lr_final``), so a run
+stopped at any checkpoint and resumed makes the same batches as an unbroken run.
+Checkpoints (``runs/<name>/last.pt``, torch.save, never shipped) are written atomically
+at every validation.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .config import Config
+from .data import PatchSet
+
+
+@dataclass
+class Progress:
+    step: int
+    steps: int
+    loss: float
+    val_gain: float | None
+    best_gain: float | None
+    elapsed: float
+
+
+@dataclass
+class TrainResult:
+    best_gain: float
+    best_step: int
+    steps: int
+    seconds: float
+    history: list[dict] = field(default_factory=list)
+    entry: dict | None = None
+
+
+def lr_at(step: int, steps: int, lr: float, lr_final: float) -> float:
+    t = min(1.0, step / max(1, steps))
+    return lr_final + 0.5 * (lr - lr_final) * (1 + math.cos(math.pi * t))
+
+
+def _batch(ps: PatchSet, seed: int, step: int, size: int):
+    import torch
+
+    rng = np.random.default_rng([seed, step])
+    idx = rng.integers(0, len(ps), size=size)
+    x, y = ps.inputs[idx], ps.targets[idx]
+    k, flip = int(rng.integers(0, 4)), bool(rng.integers(0, 2))
+    x, y = np.rot90(x, k, axes=(1, 2)), np.rot90(y, k, axes=(1, 2))
+    if flip:
+        x, y = x[:, :, ::-1], y[:, :, ::-1]
+    to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2))).float().div_(255.0)  # noqa: E731
+    return to_t(x), to_t(y)
+
+
+def _loss_fn(name: str, msssim_weight: float):
+    import torch.nn.functional as F
+
+    if name == "l1":
+        return F.l1_loss
+    if name == "mse":
+        return F.mse_loss
+    if name == "l1+msssim":
+        from pytorch_msssim import ms_ssim
+
+        def loss(a, b):
+            return F.l1_loss(a, b) + msssim_weight * (1 - ms_ssim(a.clamp(0, 1), b, data_range=1.0, win_size=7))
+
+        return loss
+    raise ValueError(f"unknown loss {name!r}")
+
+
+def validate(net, ps: PatchSet, device) -> float:
+    """Mean PSNR gain (dB) of the net's output over its input on the validation images."""
+    import torch
+
+    from ..metrics import psnr
+
+    gains = []
+    net.eval()
+    with torch.inference_mode():
+        for a, b in zip(ps.val_inputs, ps.val_targets):
+            x = torch.from_numpy(a.transpose(2, 0, 1)[None].copy()).float().div(255).to(device)
+            y = net(x).clamp(0, 1).mul(255).round().byte().cpu().numpy()[0].transpose(1, 2, 0)
+            gains.append(psnr(b, y) - psnr(b, a))
+    net.train()
+    return float(np.mean(gains))
+
+
+def train(
+    cfg: Config,
+    ps: PatchSet,
+    run_dir: str,
+    steps: int | None = None,
+    device: str | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> tuple[TrainResult, dict]:
+    """Train (or resume) ``cfg``'s network; return the result and the best state dict."""
+    import torch
+
+    from .. import nets, zoo
+
+    tc = cfg.train
+    steps = steps or tc.steps
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if tc.threads:
+        torch.set_num_threads(tc.threads)
+    torch.manual_seed(tc.seed)
+    net = nets.build(cfg.arch, **cfg.arch_config).to(dev)
+    if cfg.init_from:
+        net.load_state_dict(zoo.load_state_dict(cfg.init_from), strict=True)
+    opt = torch.optim.Adam(net.parameters(), lr=tc.lr)
+    loss_fn = _loss_fn(tc.loss, tc.msssim_weight)
+    os.makedirs(run_dir, exist_ok=True)
+    ckpt_path = os.path.join(run_dir, "last.pt")
+    start, best_gain, best_step, history, spent = 0, -math.inf, 0, [], 0.0
+    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    if os.path.exists(ckpt_path):
+        ck = torch.load(ckpt_path, map_location=dev, weights_only=True)
+        net.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        start, best_gain, best_step = int(ck["step"]), float(ck["best_gain"]), int(ck["best_step"])
+        best_state, spent = ck["best_state"], float(ck["seconds"])
+        history = [dict(zip(("step", "loss", "val_gain"), h)) for h in ck["history"].tolist()]
+    t0 = time.perf_counter()
+    net.train()
+    running = None
+    for step in range(start, steps):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, steps, tc.lr, tc.lr_final)
+        x, y = _batch(ps, tc.seed, step, tc.batch)
+        x, y = x.to(dev), y.to(dev)
+        loss = loss_fn(net(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        lv = float(loss.detach())
+        running = lv if running is None else 0.98 * running + 0.02 * lv
+        done = step + 1
+        val = None
+        if done % tc.val_every == 0 or done == steps:
+            val = validate(net, ps, dev)
+            history.append({"step": done, "loss": running, "val_gain": val})
+            if val > best_gain:
+                best_gain, best_step = val, done
+                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            elapsed = spent + time.perf_counter() - t0
+            tmp = ckpt_path + ".tmp"
+            torch.save({
+                "model": net.state_dict(), "opt": opt.state_dict(), "step": done, "best_gain": best_gain,
+                "best_step": best_step, "best_state": best_state, "seconds": elapsed,
+                "history": torch.tensor([[h["step"], h["loss"], h["val_gain"]] for h in history]),
+            }, tmp)
+            os.replace(tmp, ckpt_path)
+        if on_progress:
+            on_progress(Progress(done, steps, running, val, best_gain if best_gain > -math.inf else None,
+                                 spent + time.perf_counter() - t0))
+    seconds = spent + time.perf_counter() - t0
+    return TrainResult(best_gain, best_step, steps, seconds, history), best_state
+
+
+def publish_result(cfg: Config, result: TrainResult, best_state: dict, ps: PatchSet, device: str,
+                   weights_dir: str | None = None) -> dict:
+    """Write the safetensors file and its manifest entry (hash, provenance, validation) in one step."""
+    from .. import zoo
+
+    tc = cfg.train
+    provenance = {
+        "config": os.path.relpath(cfg.path) if cfg.path else None,
+        "data": {
+            "roots": [os.path.basename(r) for r in cfg.data.roots],
+            "train_images": ps.meta.get("train_images"),
+            "val_images": ps.meta.get("val_images"),
+            "patches": len(ps),
+            "patch": cfg.data.patch,
+            "bpps": cfg.data.bpps,
+            "degradation": f"lbcodec encode --codec {cfg.codec} --method {cfg.method} --scale {cfg.scale} "
+                           "--bpp <target> under rate control, decoded with no post-filter",
+        },
+        "steps": result.steps,
+        "best_step": result.best_step,
+        "batch": tc.batch,
+        "loss": tc.loss,
+        "lr": [tc.lr, tc.lr_final],
+        "seed": tc.seed,
+        "device": device,
+        "time_s": round(result.seconds, 1),
+        "init_from": cfg.init_from,
+        "validation": {
+            "metric": "psnr_gain_db",
+            "dataset": f"every {cfg.data.holdout_every}th training image held out, {cfg.data.val_crop}px crops, "
+                       f"bpp {cfg.data.val_bpps}",
+            "score": round(result.best_gain, 4),
+        },
+    }
+    return zoo.publish(cfg.name, cfg.arch, best_state, cfg.slot, provenance, cfg.container_id,
+                       weights_dir=weights_dir, config=cfg.arch_config)
