@@ -77,6 +77,8 @@ def encode_image(
         raise InputError(f"alpha plane shape {alpha.shape} does not match the image {h}x{w}")
     if sum(x is not None for x in (bpp, quality, size)) != 1:
         raise ValueError("give exactly one of bpp, quality or size")
+    if scale is not None and method not in RESIZING_METHODS and scale != 1:
+        raise ValueError(f"method {method!r} does not resize: scale must be 1, got {scale}")
     scale = default_scale(method) if scale is None else scale
     coder = get_codec(codec)
     notes: list[str] = []
@@ -104,16 +106,16 @@ def encode_image(
         try:
             res = fit_budget(enc, size_of, budget, coder.integer_quality)
         except BudgetTooSmall as exc:
-            raise BudgetError(_budget_message(exc, w * h, codec, method, scale, bpp is not None)) from None
+            raise BudgetError(_budget_message(exc, w * h, codec, method, scale, bpp)) from None
         payload, probes, q = res.payload, res.probes, res.quality
     header = header_at(q)
     data = ctr.pack(header, payload, alpha_bytes)
     return EncodeResult(data, header, q, probes, notes)
 
 
-def _budget_message(exc: BudgetTooSmall, pixels: int, codec: str, method: str, scale: int, as_bpp: bool) -> str:
-    if as_bpp:
-        want = f"{exc.budget * 8 / pixels:.3f} bpp"
+def _budget_message(exc: BudgetTooSmall, pixels: int, codec: str, method: str, scale: int, bpp: float | None) -> str:
+    if bpp is not None:
+        want = f"{bpp:g} bpp"
         got = f"{exc.smallest * 8 / pixels:.3f} bpp"
     else:
         want, got = f"{exc.budget} bytes", f"{exc.smallest} bytes"
@@ -164,7 +166,7 @@ def inner_bitstream(data: bytes) -> tuple[bytes, str]:
 def _check_pixels(pixels: np.ndarray) -> np.ndarray:
     pixels = np.asarray(pixels)
     if pixels.ndim == 2:
-        pixels = pixels[:, :, None]
+        pixels = pixels.reshape(pixels.shape[0], pixels.shape[1], 1)
     if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] not in (1, 3):
         raise InputError(f"image must be uint8 HxWx1 or HxWx3, got {pixels.dtype} {pixels.shape}")
     if pixels.shape[0] < 1 or pixels.shape[1] < 1:

@@ -89,8 +89,8 @@ def pack(header: Header, payload: bytes, alpha: bytes = b"") -> bytes:
     p = header.pipeline
     if header.channels not in (1, 3):
         raise ValueError("channels must be 1 or 3")
-    if not (1 <= header.width <= MAX_SIDE and 1 <= header.height <= MAX_SIDE):
-        raise ValueError("image side out of range")
+    if not (1 <= header.width <= MAX_SIDE and 1 <= header.height <= MAX_SIDE) or header.pixels > MAX_PIXELS:
+        raise ValueError("image size out of range")
     if bool(alpha) != header.has_alpha:
         raise ValueError("alpha data must be given exactly when has_alpha is set")
     out = bytearray(MAGIC)
@@ -189,6 +189,8 @@ def unpack(data: bytes, max_pixels: int = MAX_PIXELS) -> Container:
             raise CorruptContainerError("corrupt container: alpha plane is truncated")
         alpha = data[pos : pos + alpha_len]
         pos += alpha_len
+        if not alpha:
+            raise CorruptContainerError("corrupt container: empty alpha plane")
     if pos != end:
         raise CorruptContainerError(f"corrupt container: {end - pos} unexpected trailing bytes")
     if not payload:

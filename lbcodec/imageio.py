@@ -63,25 +63,26 @@ def read_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage
     if not data:
         raise InputError("the input file is empty")
     notes: list[str] = []
+    old_limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # our own limit below replaces Pillow's, for this call only
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
-            w, h = im.size
-            if w * h > max_pixels:
-                raise InputError(
-                    f"image is {w}x{h} = {w * h / 1e6:.0f} megapixels, over the limit of "
-                    f"{max_pixels / 1e6:.0f}; raise it with --max-pixels if you have the memory"
-                )
-            Image.MAX_IMAGE_PIXELS = None  # our own limit above replaces Pillow's
-            im.load()
-            im = ImageOps.exif_transpose(im)
+        im = Image.open(io.BytesIO(data))
+        w, h = im.size
+        if w * h > max_pixels:
+            raise InputError(
+                f"image is {w}x{h} = {w * h / 1e6:.0f} megapixels, over the limit of "
+                f"{max_pixels / 1e6:.0f}; raise it with --max-pixels if you have the memory"
+            )
+        im.load()
+        im = ImageOps.exif_transpose(im)
     except InputError:
         raise
     except UnidentifiedImageError:
         raise InputError("not an image file that Pillow can read") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise InputError(f"cannot decode the image: {exc}") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = old_limit
 
     bits = _png_bit_depth(data)
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F") or (bits is not None and bits > 8):

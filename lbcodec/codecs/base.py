@@ -118,7 +118,7 @@ def _check_image(img: np.ndarray) -> np.ndarray:
     if img.dtype != np.uint8:
         raise InputError(f"codec input must be uint8, got {img.dtype}")
     if img.ndim == 2:
-        img = img[:, :, None]
+        img = img.reshape(img.shape[0], img.shape[1], 1)
     if img.ndim != 3 or img.shape[2] not in (1, 3):
         raise InputError(f"codec input must be HxWx1 or HxWx3, got shape {img.shape}")
     if img.shape[0] < 1 or img.shape[1] < 1:

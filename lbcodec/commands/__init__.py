@@ -1,0 +1,1 @@
+"""One module per `lbcodec` subcommand (Click commands, thin over the library)."""

@@ -1,0 +1,40 @@
+"""`lbcodec models`: the weights registry."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .common import reports_errors
+
+
+@click.command(short_help="List the trained models in the weights registry.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@reports_errors
+def models(as_json):
+    """List every model of the weights registry: name, network, the slot it serves,
+    container id, and its validation score.
+
+    \b
+    Example:
+      lbcodec models --json
+    """
+    from ..zoo import default_weights_dir, list_models
+
+    rows = list_models()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo(f"no trained models in {default_weights_dir()}: every CNN slot falls back to bicubic")
+        return
+    for e in rows:
+        slot = e["slot"]
+        rng = f" bpp {slot['bpp'][0]}-{slot['bpp'][1]}" if slot.get("bpp") else ""
+        score = e.get("provenance", {}).get("validation", {}).get("score")
+        click.echo(
+            f"{e['name']:28s} #{e['container_id']:<3d} {e['arch']:10s} {slot['role']:4s} "
+            f"{slot['codec']}/{slot['method']}" + (f" x1/{slot['scale']}" if slot.get("scale", 1) > 1 else "")
+            + rng + (f"  val {score:+.3f} dB" if score is not None else "")
+        )

@@ -1,0 +1,208 @@
+"""Paper 001: Modify-Net, a pre-filter trained so that JPEG's output looks better.
+
+Two emulators of the non-differentiable JPEG encoder:
+
+- ``jpegnet`` (the paper, Sec. 3.2): stage 1 trains JPEG-Net on (original -> real JPEG)
+  8x8 blocks at a fixed quality; Modify-Net is then trained through the frozen JPEG-Net
+  (MSE to the original); stages 2 and 3 retrain JPEG-Net on (Modify-Net output -> its
+  real JPEG) and Modify-Net again.
+- ``diffjpeg`` (beyond the paper): :mod:`.diffjpeg`, the real DCT, the real IJG tables at
+  the qualities rate control picks, straight-through rounding. Loss: 1 - MS-SSIM plus a
+  hinge on the rate proxy, ``w * relu(R(M(x)) / R(x) - 1)``, so the filter is pushed not
+  to spend more bits than the original would: the comparison that matters is at the
+  same bpp, where rate control would otherwise lower the quality.
+
+Validation (both): held-out crops, real JPEG under rate control at ``val_bpp`` for the
+plain image and for Modify-Net's output; score = mean MS-SSIM gain.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import DataConfig
+
+
+@dataclass(frozen=True)
+class ModifyConfig:
+    name: str
+    container_id: int
+    arch_config: dict
+    data: DataConfig
+    emulator: str = "diffjpeg"  # diffjpeg | jpegnet
+    jpegnet_config: dict | None = None
+    stages: int = 3
+    jpegnet_steps: int = 600
+    steps: int = 1500
+    batch: int = 8
+    crop: int = 112
+    lr: float = 2e-4
+    lr_final: float = 1e-5
+    rate_weight: float = 1.0
+    val_bpp: float = 0.3
+    bpp_range: list | None = None
+    seed: int = 0
+    path: str = ""
+
+
+def load_modify_config(raw: dict, path: str) -> ModifyConfig:
+    base = os.path.dirname(os.path.dirname(os.path.abspath(path)))
+    data = dict(raw["data"])
+    data["roots"] = [r if os.path.isabs(r) else os.path.normpath(os.path.join(base, r)) for r in data["roots"]]
+    keys = {k: v for k, v in raw.items() if k not in ("kind", "data", "train")}
+    return ModifyConfig(data=DataConfig(**data), path=os.path.abspath(path), **keys, **raw.get("train", {}))
+
+
+def _t(a):
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2))).float().div_(255.0)
+
+
+def _u8(t):
+    return (t.detach().clamp(0, 1) * 255).round().byte().cpu().numpy().transpose(0, 2, 3, 1)
+
+
+def train_modify(cfg: ModifyConfig, log: Callable[[str], None], device: str = "cpu",
+                 weights_dir: str | None = None, publish: bool = True) -> dict:
+    import torch
+    import torch.nn.functional as F
+    from pytorch_msssim import ms_ssim
+
+    from .. import nets, zoo
+    from ..api import decode_image, encode_image
+    from ..codecs import get_codec
+    from ..metrics import ms_ssim as ms_ssim_np
+    from .data import crop, list_images, load_rgb, split
+    from .diffjpeg import diff_jpeg
+
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    t0 = time.perf_counter()
+    jpeg = get_codec("jpeg")
+    train_paths, val_paths = split(list_images(cfg.data.roots), cfg.data.holdout_every)
+    if cfg.data.max_images:
+        train_paths = [train_paths[i] for i in sorted(rng.choice(len(train_paths), cfg.data.max_images, replace=False))]
+    loaded = [load_rgb(p) for p in train_paths]
+    crops = np.stack([crop(im, cfg.crop, rng) for im in loaded if min(im.shape[:2]) >= cfg.crop])
+
+    qs_all = []
+    from ..errors import BudgetError
+
+    for im in loaded[:: max(1, len(loaded) // 24)]:
+        for b in cfg.data.bpps:
+            try:
+                qs_all.append(encode_image(crop(im, 512, rng), codec="jpeg", method="none", bpp=b, post="none").quality)
+            except BudgetError:
+                pass
+    del loaded
+    qs = np.asarray(qs_all or [10.0])
+    val = [crop(load_rgb(p), cfg.data.val_crop, np.random.default_rng(12345)) for p in val_paths]
+    log(f"{len(crops)} crops of {cfg.crop}px, {len(val)} validation images; jpeg qualities for bpp "
+        f"{cfg.data.bpps}: {qs.min():.0f}-{qs.max():.0f} (median {np.median(qs):.0f}); emulator {cfg.emulator}")
+    net = nets.build("modifynet", **cfg.arch_config).to(device)
+
+    def validate() -> float:
+        gains = []
+        net.eval()
+        with torch.inference_mode():
+            for img in val:
+                mod = _u8(net(_t(img[None]).to(device)))[0]
+                try:
+                    a = encode_image(img, codec="jpeg", method="none", bpp=cfg.val_bpp, post="none")
+                    b = encode_image(mod, codec="jpeg", method="none", bpp=cfg.val_bpp, post="none")
+                except BudgetError:
+                    continue
+                da, db = decode_image(a.data).pixels, decode_image(b.data).pixels
+                gains.append(ms_ssim_np(img, db) - ms_ssim_np(img, da))
+        net.train()
+        return float(np.mean(gains)) if gains else float("nan")
+
+    def batch(key):
+        r = np.random.default_rng([cfg.seed, *key])
+        idx = r.integers(0, len(crops), cfg.batch)
+        k = int(r.integers(0, 4))
+        return _t(np.rot90(crops[idx], k, axes=(1, 2))).to(device), int(r.choice(qs))
+
+    def lr_at(s, steps):
+        return cfg.lr * (cfg.lr_final / cfg.lr) ** (s / max(1, steps))
+
+    history = []
+    if cfg.emulator == "diffjpeg":
+        opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+        for s in range(cfg.steps):
+            for g in opt.param_groups:
+                g["lr"] = lr_at(s, cfg.steps)
+            x, q = batch([1, s])
+            m = net(x).clamp(0, 1)
+            out, rate = diff_jpeg(m, q)
+            with torch.no_grad():
+                _, rate0 = diff_jpeg(x, q)
+            loss = (1 - ms_ssim(out, x, data_range=1.0, win_size=7)) + cfg.rate_weight * F.relu(rate / rate0 - 1).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if (s + 1) % 250 == 0 or s + 1 == cfg.steps:  # validate
+                v = validate()
+                history.append({"step": s + 1, "loss": float(loss.detach()), "val_msssim_gain": v})
+                log(f"modifynet step {s + 1}/{cfg.steps} loss {float(loss.detach()):.4f} "
+                    f"rate ratio {float((rate / rate0).mean()):.3f} val MS-SSIM gain {v:+.4f}")
+    elif cfg.emulator == "jpegnet":
+        emu = nets.build("jpegnet", **(cfg.jpegnet_config or {})).to(device)
+        q_fixed = int(np.median(qs))
+        for stage in range(1, cfg.stages + 1):
+            # JPEG-Net on (input -> its real JPEG): originals at stage 1, Modify-Net outputs after
+            eopt = torch.optim.Adam(emu.parameters(), lr=1e-3)
+            emu.train()
+            for s in range(cfg.jpegnet_steps):
+                x, _ = batch([2, stage, s])
+                src = x if stage == 1 else net(x).clamp(0, 1).detach()
+                real = _t(np.stack([jpeg.decode(jpeg.encode(u, q_fixed), channels=3) for u in _u8(src)])).to(device)
+                eloss = F.mse_loss(emu(src), real)
+                eopt.zero_grad()
+                eloss.backward()
+                eopt.step()
+            emu.requires_grad_(False)
+            emu.eval()
+            opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=0.9)
+            for s in range(cfg.steps // cfg.stages):
+                for g in opt.param_groups:
+                    g["lr"] = lr_at(s, cfg.steps // cfg.stages)
+                x, _ = batch([3, stage, s])
+                loss = F.mse_loss(emu(net(x).clamp(0, 1)), x)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            emu.requires_grad_(True)
+            v = validate()
+            history.append({"stage": stage, "jpegnet_mse": float(eloss.detach()), "loss": float(loss.detach()),
+                            "val_msssim_gain": v})
+            log(f"stage {stage}: JPEG-Net mse {float(eloss.detach()):.5f}, Modify-Net mse {float(loss.detach()):.5f}, "
+                f"val MS-SSIM gain {v:+.4f}")
+    else:
+        raise ValueError(f"unknown emulator {cfg.emulator!r}")
+    seconds = time.perf_counter() - t0
+    score = history[-1]["val_msssim_gain"]
+    if publish:
+        prov = {
+            "config": os.path.relpath(cfg.path), "algorithm": f"paper 001, emulator {cfg.emulator}",
+            "data": {"roots": [os.path.basename(r) for r in cfg.data.roots], "crops": int(len(crops)),
+                     "crop": cfg.crop, "qualities": [float(qs.min()), float(np.median(qs)), float(qs.max())]},
+            "steps": cfg.steps, "batch": cfg.batch,
+            "loss": "1 - MS-SSIM + rate hinge" if cfg.emulator == "diffjpeg" else "MSE through JPEG-Net",
+            "device": device, "time_s": round(seconds, 1), "seed": cfg.seed,
+            "validation": {"metric": f"ms_ssim_gain_at_{cfg.val_bpp}_bpp_vs_plain_jpeg",
+                           "dataset": f"every {cfg.data.holdout_every}th training image held out, "
+                                      f"{cfg.data.val_crop}px crops", "score": round(score, 5), "history": history},
+        }
+        net.eval()
+        zoo.publish(cfg.name, "modifynet", net.state_dict(),
+                    {"role": "pre", "method": "modifynet", "codec": "jpeg", "scale": 1,
+                     "bpp": cfg.bpp_range or [0.15, 0.5]}, prov, cfg.container_id,
+                    weights_dir=weights_dir, config=cfg.arch_config)
+    return {"history": history, "seconds": seconds, "score": score}

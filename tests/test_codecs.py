@@ -1,0 +1,224 @@
+"""Standard-codec adapters and network-free pipelines: round trips, lossiness, monotone size, 4:4:4."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, JpegImagePlugin
+
+from conftest import ALL_CODECS, noisy_image, photo_like, smooth_image
+from lbcodec.api import decode_image, encode_image
+from lbcodec.codecs import CODEC_BY_ID, CODECS, get_codec
+from lbcodec.errors import CorruptContainerError, InputError
+from lbcodec.metrics import psnr
+
+METHODS = [("none", 1), ("downsample", 2), ("downsample", 3), ("downsample", 4)]
+
+pytestmark = pytest.mark.usefixtures("no_weights")
+
+
+def test_every_codec_is_available():
+    missing = [name for name, cls in CODECS.items() if not cls.available()]
+    assert not missing, f"codecs not available in this installation: {missing}"
+
+
+def test_container_ids_are_fixed():
+    # the ids are part of the .lbc format: renumbering breaks every existing file
+    assert {name: cls.container_id for name, cls in CODECS.items()} == {
+        "jpeg": 1, "jpeg2000": 2, "webp": 3, "avif": 4, "heif": 5, "jpegxl": 6,
+    }
+    assert {cid: cls.name for cid, cls in CODEC_BY_ID.items()} == {
+        1: "jpeg", 2: "jpeg2000", 3: "webp", 4: "avif", 5: "heif", 6: "jpegxl",
+    }
+
+
+def test_get_codec_unknown_name():
+    with pytest.raises(ValueError, match="unknown codec"):
+        get_codec("gif")
+
+
+# -- round trips through the whole pipeline (api) ------------------------------------------------
+
+
+@pytest.mark.parametrize("channels", [3, 1], ids=["rgb", "gray"])
+@pytest.mark.parametrize("method,scale", METHODS, ids=[f"{m}{s}" for m, s in METHODS])
+@pytest.mark.parametrize("codec", ALL_CODECS)
+def test_round_trip_pipeline(codec, method, scale, channels):
+    img = smooth_image(channels=channels)
+    res = encode_image(img, codec=codec, method=method, scale=scale, quality=90)
+    assert res.header.width == 64 and res.header.height == 48 and res.header.channels == channels
+    assert res.header.pipeline.method == method and res.header.pipeline.scale == scale
+    out = decode_image(res.data)
+    assert out.pixels.dtype == np.uint8
+    assert out.pixels.shape == img.shape
+    assert out.alpha is None
+    value = psnr(img, out.pixels)
+    assert 20.0 < value < float("inf"), f"{codec}/{method}x{scale}: PSNR {value:.2f} dB"
+
+
+@pytest.mark.parametrize("channels", [3, 1], ids=["rgb", "gray"])
+@pytest.mark.parametrize("size", [(5, 7), (1, 1), (2, 3), (13, 1)], ids=["7x5", "1x1", "3x2", "1x13"])
+@pytest.mark.parametrize("method,scale", [("none", 1), ("downsample", 3)], ids=["none", "downsample3"])
+@pytest.mark.parametrize("codec", ALL_CODECS)
+def test_round_trip_odd_sizes(codec, method, scale, size, channels):
+    h, w = size
+    y, x = np.mgrid[0:h, 0:w]
+    base = np.stack([100 + 3 * x, 120 + 3 * y, 140 + 2 * (x + y)], axis=-1)[:, :, :channels]
+    img = base.astype(np.uint8)
+    res = encode_image(img, codec=codec, method=method, scale=scale, quality=80)
+    out = decode_image(res.data)
+    assert out.pixels.shape == (h, w, channels)
+    assert (res.header.width, res.header.height, res.header.channels) == (w, h, channels)
+    # even a 1x1 image must come back close to the original
+    assert np.abs(out.pixels.astype(int) - img.astype(int)).max() < 30
+
+
+# -- the adapters directly -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("channels", [3, 1], ids=["rgb", "gray"])
+@pytest.mark.parametrize("codec", ALL_CODECS)
+def test_adapter_round_trip_shape_and_channels(codec, channels):
+    img = smooth_image(channels=channels)
+    c = get_codec(codec)
+    data = c.encode(img, 75)
+    assert isinstance(data, bytes) and len(data) > 0
+    out = c.decode(data, channels=channels)
+    assert out.shape == img.shape and out.dtype == np.uint8
+    assert psnr(img, out) > 25.0
+    # the gray policy: channels forces the count either way
+    assert c.decode(data, channels=3).shape == (48, 64, 3)
+    assert c.decode(data, channels=1).shape == (48, 64, 1)
+
+
+CODECS_2D = ALL_CODECS
+
+
+@pytest.mark.parametrize("codec", CODECS_2D)
+def test_adapter_accepts_2d_gray(codec):
+    img = smooth_image(channels=1)[:, :, 0]
+    c = get_codec(codec)
+    out = c.decode(c.encode(img, 75), channels=1)
+    assert out.shape == (48, 64, 1)
+    assert psnr(img[:, :, None], out) > 25.0
+
+
+@pytest.mark.parametrize("codec", CODECS_2D)
+def test_pipeline_accepts_2d_gray(codec):
+    img = smooth_image(channels=1)[:, :, 0]
+    res = encode_image(img, codec=codec, method="none", quality=75)
+    assert res.header.channels == 1
+    assert decode_image(res.data).pixels.shape == (48, 64, 1)
+
+
+@pytest.mark.parametrize("quality", [0, 100])
+@pytest.mark.parametrize("channels", [3, 1], ids=["rgb", "gray"])
+@pytest.mark.parametrize("codec", ALL_CODECS)
+def test_never_lossless(codec, quality, channels):
+    img = noisy_image(channels=channels)
+    c = get_codec(codec)
+    out = c.decode(c.encode(img, quality), channels=channels)
+    assert out.shape == img.shape
+    assert not np.array_equal(out, img), f"{codec} at quality {quality} is lossless"
+
+
+@pytest.mark.parametrize("codec", ALL_CODECS)
+def test_size_increases_with_quality(codec):
+    c = get_codec(codec)
+    for img in (smooth_image(), noisy_image()):
+        assert len(c.encode(img, 10)) < len(c.encode(img, 90))
+
+
+@pytest.mark.parametrize("codec", ALL_CODECS)
+def test_size_monotone_on_photo(codec):
+    img = photo_like()
+    c = get_codec(codec)
+    qualities = list(range(0, 101, 10))
+    sizes = [len(c.encode(img, q)) for q in qualities]
+    assert all(a <= b for a, b in zip(sizes, sizes[1:])), dict(zip(qualities, sizes))
+    assert sizes[0] < sizes[-1]
+
+
+@pytest.mark.parametrize("codec", ALL_CODECS)
+def test_quality_is_deterministic(codec):
+    img = smooth_image()
+    c = get_codec(codec)
+    assert c.encode(img, 42.5) == c.encode(img, 42.5)
+
+
+@pytest.mark.parametrize("codec", ["jpeg", "avif", "heif"])
+def test_subsampling_444(codec):
+    img = photo_like(96, 128)
+    c = get_codec(codec)
+    d420, d444 = c.encode(img, 60, "420"), c.encode(img, 60, "444")
+    assert d420 != d444
+    out = c.decode(d444, channels=3)
+    assert out.shape == img.shape
+    assert psnr(img, out) > 25.0
+    # and through the pipeline, with the request recorded in the header
+    res = encode_image(img, codec=codec, method="none", quality=60, subsampling="444")
+    assert res.header.pipeline.subsampling == "444"
+    assert decode_image(res.data).pixels.shape == img.shape
+
+
+def test_jpeg_444_really_is_444():
+    img = photo_like(96, 128)
+    c = get_codec("jpeg")
+    for sub, expected in (("420", 2), ("444", 0)):
+        im = Image.open(io.BytesIO(c.encode(img, 60, sub)))
+        assert JpegImagePlugin.get_sampling(im) == expected
+
+
+def test_avif_444_really_is_444():
+    img = photo_like(96, 128)
+    c = get_codec("avif")
+    for sub, bit in (("420", 1), ("444", 0)):
+        data = c.encode(img, 60, sub)
+        i = data.find(b"av1C") + 4
+        assert i >= 4
+        flags = data[i + 2]  # ... monochrome | chroma_subsampling_x | chroma_subsampling_y | position
+        assert (flags >> 3) & 1 == bit and (flags >> 2) & 1 == bit
+
+
+def test_heif_444_really_is_444():
+    import pillow_heif
+
+    img = photo_like(96, 128)
+    c = get_codec("heif")
+    for sub in ("420", "444"):
+        assert pillow_heif.open_heif(c.encode(img, 60, sub)).info["chroma"] == int(sub)
+
+
+@pytest.mark.parametrize("codec", ALL_CODECS)
+def test_adapter_validation(codec):
+    c = get_codec(codec)
+    img = smooth_image(8, 8)
+    with pytest.raises(InputError):
+        c.encode(img.astype(np.float32), 50)
+    with pytest.raises(InputError):
+        c.encode(np.zeros((8, 8, 2), np.uint8), 50)
+    with pytest.raises(InputError):
+        c.encode(np.zeros((0, 8, 3), np.uint8), 50)
+    for q in (-0.1, 100.5):
+        with pytest.raises(ValueError):
+            c.encode(img, q)
+    with pytest.raises(ValueError):
+        c.encode(img, 50, "422")
+
+
+@pytest.mark.parametrize("garbage", [b"", b"\x00" * 32, b"not a bitstream at all", bytes(range(256))])
+@pytest.mark.parametrize("codec", ALL_CODECS)
+def test_decode_garbage_is_corrupt(codec, garbage):
+    with pytest.raises(CorruptContainerError):
+        get_codec(codec).decode(garbage)
+
+
+@pytest.mark.parametrize("codec", ALL_CODECS)
+def test_decode_truncated_bitstream_is_corrupt_or_partial(codec):
+    c = get_codec(codec)
+    data = c.encode(smooth_image(), 80)
+    # a bitstream cut to a few bytes cannot be decoded by any of the libraries
+    with pytest.raises(CorruptContainerError):
+        c.decode(data[:8])
