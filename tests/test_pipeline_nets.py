@@ -1,0 +1,192 @@
+"""CNN slots end to end, with tiny weight files made on the fly (never shipped weights)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from lbcodec import nets, zoo
+from lbcodec.api import decode_image, encode_image
+from lbcodec.cli import cli
+from lbcodec.container import pack, unpack
+
+from conftest import photo_like
+
+
+def _publish(wdir, name, arch, cid, slot, **config):
+    torch.manual_seed(cid)
+    net = nets.build(arch, **config)
+    with torch.no_grad():  # a visible, deterministic change: perturb every weight
+        for p in net.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    return zoo.publish(name, arch, net.state_dict(), slot, {"note": "test weights"}, cid,
+                       weights_dir=wdir, config=config)
+
+
+@pytest.fixture()
+def tiny_zoo(tmp_path, monkeypatch):
+    wdir = tmp_path / "weights"
+    monkeypatch.setenv(zoo.ENV_VAR, str(wdir))
+    from lbcodec import filters
+
+    filters._load.cache_clear()
+    _publish(wdir, "t-srcnn", "srcnn", 1, {"role": "post", "method": "downsample", "codec": "jpeg", "scale": 2},
+             kernels=[3, 1, 3], widths=[8, 4])
+    _publish(wdir, "t-arcnn", "arcnn", 2, {"role": "post", "method": "none", "codec": "jpeg", "scale": 1},
+             kernels=[3, 3, 1, 3], widths=[8, 8, 4])
+    _publish(wdir, "t-comcnn", "comcnn", 3, {"role": "pre", "method": "comcnn", "codec": "jpeg", "scale": 2},
+             width=8)
+    _publish(wdir, "t-reccnn", "reccnn", 4, {"role": "post", "method": "comcnn", "codec": "jpeg", "scale": 2},
+             width=8, depth=4)
+    _publish(wdir, "t-modify", "modifynet", 5, {"role": "pre", "method": "modifynet", "codec": "jpeg", "scale": 1},
+             width=8, depth=3)
+    _publish(wdir, "t-att", "attention", 6, {"role": "post", "method": "none", "codec": "webp", "scale": 1},
+             width=8, n_blocks=1, reduction=4)
+    yield wdir
+    filters._load.cache_clear()
+
+
+IMG = photo_like(96, 128)
+
+
+def test_auto_post_is_recorded_and_applied(tiny_zoo):
+    enc = encode_image(IMG, codec="jpeg", method="downsample", quality=50)
+    entry = zoo.get_entry("t-srcnn")
+    assert enc.header.pipeline.post_id == 1
+    assert enc.header.pipeline.post_hash == bytes.fromhex(entry["sha256"][:8])
+    with_post = decode_image(enc.data).pixels
+    bicubic = decode_image(enc.data, post="none").pixels
+    assert with_post.shape == bicubic.shape == IMG.shape
+    assert not np.array_equal(with_post, bicubic)
+    # the post-filter is what the model computes on the bicubic output
+    from lbcodec.filters import _run
+
+    assert np.array_equal(with_post, _run(zoo.load_model("t-srcnn"), bicubic))
+
+
+def test_post_none_at_encode_records_nothing(tiny_zoo):
+    enc = encode_image(IMG, codec="jpeg", method="downsample", quality=50, post="none")
+    assert enc.header.pipeline.post_id == 0
+    assert np.array_equal(decode_image(enc.data).pixels, decode_image(enc.data, post="none").pixels)
+
+
+def test_post_by_family_and_by_model_name(tiny_zoo):
+    a = encode_image(IMG, codec="jpeg", method="none", quality=30, post="arcnn")
+    b = encode_image(IMG, codec="jpeg", method="none", quality=30, post="t-arcnn")
+    assert a.header.pipeline.post_id == b.header.pipeline.post_id == 2
+    notes = []
+    c = encode_image(IMG, codec="jpeg", method="none", quality=30, post="attention")
+    assert c.header.pipeline.post_id == 0 and any("no trained attention" in n for n in c.notes)
+    del notes
+
+
+def test_unknown_post_is_a_clear_error(tiny_zoo):
+    from lbcodec.errors import InputError
+
+    with pytest.raises(InputError, match="unknown post-filter"):
+        encode_image(IMG, codec="jpeg", method="none", quality=30, post="nope")
+
+
+def test_missing_model_falls_back_to_bicubic_with_a_note(tiny_zoo):
+    enc = encode_image(IMG, codec="jpeg", method="downsample", quality=50)
+    box = unpack(enc.data)
+    p = box.header.pipeline
+    from dataclasses import replace
+
+    other = replace(box.header, pipeline=replace(p, post_id=77))
+    res = decode_image(pack(other, box.payload))
+    assert any("#77 is not installed" in n for n in res.notes)
+    assert np.array_equal(res.pixels, decode_image(enc.data, post="none").pixels)
+
+
+def test_hash_mismatch_is_noted(tiny_zoo):
+    enc = encode_image(IMG, codec="jpeg", method="downsample", quality=50)
+    box = unpack(enc.data)
+    from dataclasses import replace
+
+    other = replace(box.header, pipeline=replace(box.header.pipeline, post_hash=b"\0\0\0\0"))
+    res = decode_image(pack(other, box.payload))
+    assert any("differ" in n for n in res.notes)
+
+
+def test_comcnn_pipeline_uses_both_nets(tiny_zoo):
+    enc = encode_image(IMG, codec="jpeg", method="comcnn", quality=60)
+    p = enc.header.pipeline
+    assert (p.method, p.scale, p.post_id) == ("comcnn", 2, 4)
+    assert unpack(enc.data).payload  # the compact image is a real JPEG of half size
+    from lbcodec.codecs import get_codec
+
+    assert get_codec("jpeg").decode(unpack(enc.data).payload).shape[:2] == (48, 64)
+    assert decode_image(enc.data).pixels.shape == IMG.shape
+
+
+def test_modifynet_output_decodes_with_a_plain_decoder(tiny_zoo):
+    enc = encode_image(IMG, codec="jpeg", method="modifynet", quality=60)
+    assert enc.header.pipeline.method == "modifynet" and enc.header.pipeline.post_id == 0
+    from PIL import Image
+    import io
+
+    assert Image.open(io.BytesIO(unpack(enc.data).payload)).size == (128, 96)
+
+
+def test_cnn_methods_fall_back_without_models(tmp_path, monkeypatch):
+    monkeypatch.setenv(zoo.ENV_VAR, str(tmp_path / "empty"))
+    a = encode_image(IMG, codec="jpeg", method="comcnn", quality=50)
+    assert a.header.pipeline.method == "downsample" and any("no trained comcnn" in n for n in a.notes)
+    b = encode_image(IMG, codec="jpeg", method="modifynet", quality=50)
+    assert b.header.pipeline.method == "none" and b.header.pipeline.scale == 1
+
+
+def test_attention_post_on_gray_image(tiny_zoo):
+    gray = IMG[:, :, :1].copy()
+    enc = encode_image(gray, codec="webp", method="none", quality=40)
+    assert enc.header.pipeline.post_id == 6
+    out = decode_image(enc.data)
+    assert out.pixels.shape == gray.shape
+
+
+def test_ensemble_runs_and_differs_little(tiny_zoo):
+    enc = encode_image(IMG, codec="jpeg", method="downsample", quality=50)
+    plain = decode_image(enc.data).pixels.astype(int)
+    ens = decode_image(enc.data, ensemble=True).pixels.astype(int)
+    assert np.abs(plain - ens).mean() < 3
+
+
+def test_restore_cli_estimates_jpeg_quality_and_runs_arcnn(tiny_zoo, tmp_path):
+    import imagecodecs
+
+    src = tmp_path / "in.jpg"
+    src.write_bytes(imagecodecs.jpeg8_encode(IMG, level=17))
+    r = CliRunner().invoke(cli, ["restore", str(src), "-o", str(tmp_path / "out.png")])
+    assert r.exit_code == 0, r.output
+    assert "estimated JPEG quality 17" in r.stderr
+    assert "t-arcnn" in r.stderr
+    assert (tmp_path / "out.png").exists()
+
+
+def test_models_cli_lists_the_registry(tiny_zoo):
+    r = CliRunner().invoke(cli, ["models"])
+    assert r.exit_code == 0
+    for name in ("t-srcnn", "t-arcnn", "t-comcnn", "t-reccnn", "t-modify", "t-att"):
+        assert name in r.stdout
+    r = CliRunner().invoke(cli, ["models", "--json"])
+    import json
+
+    assert {e["name"] for e in json.loads(r.stdout)} >= {"t-srcnn", "t-att"}
+
+
+def test_altered_weights_are_refused_at_decode(tiny_zoo):
+    enc = encode_image(IMG, codec="jpeg", method="downsample", quality=50)
+    f = tiny_zoo / zoo.get_entry("t-srcnn")["file"]
+    data = bytearray(f.read_bytes())
+    data[-1] ^= 0xFF
+    f.write_bytes(bytes(data))
+    from lbcodec import filters
+
+    filters._load.cache_clear()
+    with pytest.raises(zoo.ZooError):
+        decode_image(enc.data)
+    r = CliRunner().invoke(cli, ["info", "-"], input=enc.data)
+    assert r.exit_code == 0
