@@ -29,6 +29,10 @@ from .resample import resize_bicubic, resize_bicubic_u8, to_u8
 POST_NETS = ("srcnn", "arcnn", "reccnn", "attention")
 #: tile side (pixels) for CNN inference; memory is bounded by it
 TILE = 512
+#: nets with global pooling (attention) run whole up to this side, then in tiles with
+#: GLOBAL_OVERLAP pixels of context (exact below it, approximate above)
+GLOBAL_TILE = 1024
+GLOBAL_OVERLAP = 32
 _FALLBACK = {"comcnn": "downsample", "modifynet": "none"}
 
 
@@ -46,7 +50,10 @@ def _run(net, img: np.ndarray, ensemble: bool = False) -> np.ndarray:
     cin = net.config.get("in_channels", 3)
     src = np.repeat(img, 3, axis=2) if img.shape[2] == 1 and cin == 3 else img
     x = image_to_tensor(src)
-    run = functools.partial(run_tiled, net, tile=TILE)
+    if getattr(net, "receptive_radius", 0) is None:
+        run = functools.partial(run_tiled, net, tile=GLOBAL_TILE, overlap=GLOBAL_OVERLAP)
+    else:
+        run = functools.partial(run_tiled, net, tile=TILE)
     with torch.inference_mode():
         y = self_ensemble(lambda t: run(t), x.float() / 255.0) if ensemble else run(x)
         if img.shape[2] == 1 and y.shape[1] == 3:

@@ -8,7 +8,6 @@ import numpy as np
 
 from .base import Codec
 
-
 #: libheif quality held fixed; lbcodec's quality moves x265's I-frame QP instead
 LIBHEIF_QUALITY = 50
 #: x265's default ipratio, which libheif's quality 50 is calibrated with

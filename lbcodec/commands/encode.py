@@ -1,7 +1,8 @@
-"""`lbcodec encode`: image -> .lbc."""
+"""`lbcodec encode`: image -> .lbc (one file, or a batch into a folder)."""
 
 from __future__ import annotations
 
+import functools
 import time
 
 import click
@@ -10,17 +11,37 @@ from ..pipeline import METHODS
 from .common import (
     CODEC_NAMES,
     Ctx,
+    batch_options,
     check_paths,
+    emit_json,
+    inputs_argument,
+    is_batch,
     read_input,
     reports_errors,
+    run_batch_command,
+    single_record,
     write_output,
 )
 
 
-@click.command(short_help="Compress an image into a .lbc file.")
-@click.argument("src", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
-@click.option("-o", "--output", "dst", required=True, type=click.Path(dir_okay=False, allow_dash=True),
-              help="Output .lbc file, or - for stdout.")
+def encode_file(src: str, dst: str, force: bool, *, params: dict, max_pixels: int | None):
+    """Batch worker: encode image file ``src`` into ``dst`` (atomic write)."""
+    from ..api import encode_image
+    from ..batch import Done
+    from ..fileio import write_atomic
+    from ..imageio import DEFAULT_MAX_PIXELS, read_image
+
+    with open(src, "rb") as f:
+        img = read_image(f.read(), max_pixels or DEFAULT_MAX_PIXELS)
+    res = encode_image(img.pixels, alpha=img.alpha, **params)
+    write_atomic(dst, res.data, force=force)
+    return Done(res.bpp, tuple(img.notes + res.notes))
+
+
+@click.command(short_help="Compress images into .lbc files.")
+@inputs_argument
+@click.option("-o", "--output", "dst", required=True, type=click.Path(allow_dash=True),
+              help="Output .lbc file, or - for stdout; with several inputs, a folder (OUTDIR/).")
 @click.option("-c", "--codec", type=click.Choice(CODEC_NAMES), default="jpeg", show_default=True,
               help="Standard codec at the core.")
 @click.option("-m", "--method", type=click.Choice(METHODS), default="downsample", show_default=True,
@@ -36,15 +57,22 @@ from .common import (
 @click.option("--post", default="auto", show_default=True,
               help="Post-filter the decoder will apply: auto, none, or a network/model name.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None, help="Refuse inputs larger than this.")
-@click.option("-f", "--force", is_flag=True, help="Replace an existing output file.")
+@click.option("-f", "--force", is_flag=True, help="Replace existing output files (a batch skips them otherwise).")
+@batch_options
 @click.pass_obj
 @reports_errors
-def encode(obj: Ctx, src, dst, codec, method, scale, bpp, quality, size_bytes, subsampling, post, max_pixels, force):
+def encode(obj: Ctx, inputs, dst, codec, method, scale, bpp, quality, size_bytes, subsampling, post, max_pixels,
+           force, recursive, jobs, fail_fast, as_json):
     """Compress SRC (PNG, JPEG, TIFF, BMP, ... or - for stdin) into a .lbc file.
 
+    With several SRCs, a folder (-r: with its subfolders) or a quoted glob,
+    -o names a folder: each image goes to OUTDIR/<its path>.lbc; existing
+    outputs are skipped unless --force.
+
     \b
-    Example:
+    Examples:
       lbcodec encode in.png -o out.lbc --bpp 0.2 --method downsample --codec jpeg
+      lbcodec encode photos/ -r -o lbc/ --bpp 0.2 --jobs 2
     """
     from ..api import default_scale, encode_image
     from ..imageio import DEFAULT_MAX_PIXELS, read_image
@@ -57,24 +85,37 @@ def encode(obj: Ctx, src, dst, codec, method, scale, bpp, quality, size_bytes, s
         raise click.UsageError(f"--scale applies to downsample and comcnn, not to method {method!r}")
     if method in ("downsample", "comcnn") and scale == 1:
         raise click.UsageError(f"method {method!r} needs --scale 2, 3 or 4 (or use --method none)")
+    params = {"codec": codec, "method": method, "scale": scale if scale is not None else default_scale(method),
+              "subsampling": subsampling, "bpp": bpp, "quality": quality, "size": size_bytes, "post": post}
+    if is_batch(inputs, dst):
+        from ..batch import ENCODE_INPUTS
+
+        fn = functools.partial(encode_file, params=params, max_pixels=max_pixels)
+        run_batch_command(obj, "encode", inputs, dst, exts=ENCODE_INPUTS, ext=".lbc", fn=fn, recursive=recursive,
+                          jobs=jobs, force=force, fail_fast=fail_fast, as_json=as_json)
+        return
+    (src,) = inputs
+    if as_json and dst == "-":
+        raise click.UsageError("--json prints on stdout: it cannot go with -o -")
     check_paths(src, dst, force)
     t0 = time.perf_counter()
-    img = read_image(read_input(src), max_pixels or DEFAULT_MAX_PIXELS)
+    data = read_input(src)
+    img = read_image(data, max_pixels or DEFAULT_MAX_PIXELS)
     for note in img.notes:
         obj.log(f"note: {note}")
-    res = encode_image(
-        img.pixels, alpha=img.alpha, codec=codec, method=method,
-        scale=scale if scale is not None else default_scale(method),
-        subsampling=subsampling, bpp=bpp, quality=quality, size=size_bytes, post=post,
-    )
+    res = encode_image(img.pixels, alpha=img.alpha, **params)
     for note in res.notes:
         obj.log(f"note: {note}")
     write_output(dst, res.data, force)
     p = res.header.pipeline
     target = f" (target {bpp:g})" if bpp is not None else (f" (limit {size_bytes} bytes)" if size_bytes else "")
+    seconds = time.perf_counter() - t0
     obj.log(
         f"{dst}: {res.header.width}x{res.header.height}, {len(res.data)} bytes, {res.bpp:.4f} bpp{target}; "
         f"{p.codec} quality {p.quality:g}, method {p.method}"
         + (f" x1/{p.scale}" if p.scale > 1 else "")
-        + f", {res.probes} probe{'s' if res.probes != 1 else ''}, {time.perf_counter() - t0:.2f} s"
+        + f", {res.probes} probe{'s' if res.probes != 1 else ''}, {seconds:.2f} s"
     )
+    if as_json:
+        emit_json(single_record(src, dst, len(data), len(res.data), res.bpp, seconds))
+

@@ -1,50 +1,98 @@
-"""`lbcodec restore`: plain standard files through a restoration CNN."""
+"""`lbcodec restore`: plain standard files through a restoration CNN (one file, or a batch)."""
 
 from __future__ import annotations
 
+import functools
 import time
 
 import click
 
 from .common import (
+    IMAGE_FORMATS,
     Ctx,
+    batch_options,
     check_paths,
+    emit_json,
+    inputs_argument,
+    is_batch,
+    output_format,
     read_input,
     reports_errors,
+    run_batch_command,
     set_threads,
+    single_record,
     write_output,
 )
 
 
-@click.command(short_help="Restore a plain JPEG/JPEG 2000/WebP/AVIF/HEIF/JPEG XL file with a CNN.")
-@click.argument("src", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
-@click.option("-o", "--output", "dst", required=True, type=click.Path(dir_okay=False, allow_dash=True),
-              help="Output image (png, tif, bmp, ppm); - writes PNG to stdout.")
+def restore_file(src: str, dst: str, force: bool, *, fmt: str, post: str, ensemble: bool):
+    """Batch worker: restore standard image file ``src`` into image file ``dst`` (Pillow format ``fmt``)."""
+    from ..batch import Done
+    from ..fileio import write_atomic
+    from ..imageio import write_image_bytes
+    from ..restore import restore_image
+
+    with open(src, "rb") as f:
+        data = f.read()
+    res = restore_image(data, post=post, ensemble=ensemble)
+    write_atomic(dst, write_image_bytes(res.pixels, None, fmt), force=force)
+    return Done(res.bpp, tuple(res.notes))
+
+
+@click.command(short_help="Restore plain JPEG/JPEG 2000/WebP/AVIF/HEIF/JPEG XL files with a CNN.")
+@inputs_argument
+@click.option("-o", "--output", "dst", required=True, type=click.Path(allow_dash=True),
+              help="Output image (png, tif, bmp, ppm); - writes PNG to stdout; with several inputs, a folder "
+                   "(OUTDIR/).")
 @click.option("--post", default="auto", show_default=True, help="auto, none, a network or a model name.")
 @click.option("--ensemble", is_flag=True, help="x8 geometric self-ensemble (8x slower).")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for the networks.")
-@click.option("-f", "--force", is_flag=True, help="Replace an existing output file.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads for the networks (per worker with --jobs; default cores/jobs).")
+@click.option("--format", "fmt", type=click.Choice(IMAGE_FORMATS), default=None,
+              help="Image format of batch outputs (default png) and of -o -; with -o FILE the extension decides.")
+@click.option("-f", "--force", is_flag=True, help="Replace existing output files (a batch skips them otherwise).")
+@batch_options
 @click.pass_obj
 @reports_errors
-def restore(obj: Ctx, src, dst, post, ensemble, threads, force):
+def restore(obj: Ctx, inputs, dst, post, ensemble, threads, fmt, force, recursive, jobs, fail_fast, as_json):
     """Remove compression artifacts from a standard image file made by any encoder.
 
     The codec is recognised from the file's bytes; for JPEG the quality is
-    estimated from the quantization tables.
+    estimated from the quantization tables. With several SRCs, a folder (-r:
+    with its subfolders) or a quoted glob, -o names a folder: each file goes
+    to OUTDIR/<its path>.png (--format); existing outputs are skipped unless
+    --force.
 
     \b
-    Example:
+    Examples:
       lbcodec restore photo.jpg -o photo-restored.png
+      lbcodec restore 'camera/*.jpg' -o restored/ --jobs 2
     """
-    from ..imageio import format_for_path, write_image_bytes
+    from ..imageio import write_image_bytes
     from ..restore import restore_image
 
-    fmt = format_for_path(dst)
+    if is_batch(inputs, dst):
+        from ..batch import RESTORE_INPUTS
+
+        fn = functools.partial(restore_file, fmt=output_format(f"x.{fmt or 'png'}"), post=post, ensemble=ensemble)
+        run_batch_command(obj, "restore", inputs, dst, exts=RESTORE_INPUTS, ext=f".{fmt or 'png'}", fn=fn,
+                          recursive=recursive, jobs=jobs, force=force, fail_fast=fail_fast, as_json=as_json,
+                          threads=threads)
+        return
+    (src,) = inputs
+    if as_json and dst == "-":
+        raise click.UsageError("--json prints on stdout: it cannot go with -o -")
+    fmt = output_format(dst, fmt)
     check_paths(src, dst, force)
     set_threads(threads)
     t0 = time.perf_counter()
-    res = restore_image(read_input(src), post=post, ensemble=ensemble)
+    data = read_input(src)
+    res = restore_image(data, post=post, ensemble=ensemble)
     for note in res.notes:
         obj.log(f"note: {note}")
-    write_output(dst, write_image_bytes(res.pixels, None, fmt), force)
-    obj.log(f"{dst}: {res.codec} restored with {res.model or 'nothing'}, {time.perf_counter() - t0:.2f} s")
+    out = write_image_bytes(res.pixels, None, fmt)
+    write_output(dst, out, force)
+    seconds = time.perf_counter() - t0
+    obj.log(f"{dst}: {res.codec} restored with {res.model or 'nothing'}, {seconds:.2f} s")
+    if as_json:
+        emit_json(single_record(src, dst, len(data), len(out), res.bpp, seconds))
