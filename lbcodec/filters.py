@@ -38,7 +38,9 @@ _FALLBACK = {"comcnn": "downsample", "modifynet": "none"}
 
 @functools.lru_cache(maxsize=8)
 def _load(name: str):
-    return zoo.load_model(name)
+    import torch
+
+    return zoo.load_model(name).to(memory_format=torch.channels_last)
 
 
 def _run(net, img: np.ndarray, ensemble: bool = False) -> np.ndarray:

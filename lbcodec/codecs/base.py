@@ -123,4 +123,5 @@ def _check_image(img: np.ndarray) -> np.ndarray:
         raise InputError(f"codec input must be HxWx1 or HxWx3, got shape {img.shape}")
     if img.shape[0] < 1 or img.shape[1] < 1:
         raise InputError("codec input is empty")
-    return img
+    # canonical C strides: a view like a[:, :, None] has a 0 stride that libjpeg's binding refuses
+    return np.ascontiguousarray(img).reshape(-1).reshape(img.shape)

