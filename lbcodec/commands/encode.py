@@ -19,6 +19,7 @@ from .common import (
     read_input,
     reports_errors,
     run_batch_command,
+    set_threads,
     single_record,
     write_output,
 )
@@ -57,12 +58,14 @@ def encode_file(src: str, dst: str, force: bool, *, params: dict, max_pixels: in
 @click.option("--post", default="auto", show_default=True,
               help="Post-filter the decoder will apply: auto, none, or a network/model name.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None, help="Refuse inputs larger than this.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads for the CNN pre-filters (per worker with --jobs; default cores/jobs).")
 @click.option("-f", "--force", is_flag=True, help="Replace existing output files (a batch skips them otherwise).")
 @batch_options
 @click.pass_obj
 @reports_errors
 def encode(obj: Ctx, inputs, dst, codec, method, scale, bpp, quality, size_bytes, subsampling, post, max_pixels,
-           force, recursive, jobs, fail_fast, as_json):
+           threads, force, recursive, jobs, fail_fast, as_json):
     """Compress SRC (PNG, JPEG, TIFF, BMP, ... or - for stdin) into a .lbc file.
 
     With several SRCs, a folder (-r: with its subfolders) or a quoted glob,
@@ -92,13 +95,15 @@ def encode(obj: Ctx, inputs, dst, codec, method, scale, bpp, quality, size_bytes
 
         fn = functools.partial(encode_file, params=params, max_pixels=max_pixels)
         run_batch_command(obj, "encode", inputs, dst, exts=ENCODE_INPUTS, ext=".lbc", fn=fn, recursive=recursive,
-                          jobs=jobs, force=force, fail_fast=fail_fast, as_json=as_json)
+                          jobs=jobs, force=force, fail_fast=fail_fast, as_json=as_json, threads=threads)
         return
     (src,) = inputs
     if as_json and dst == "-":
         raise click.UsageError("--json prints on stdout: it cannot go with -o -")
     check_paths(src, dst, force)
     t0 = time.perf_counter()
+    if method in ("comcnn", "modifynet"):
+        set_threads(threads)
     data = read_input(src)
     img = read_image(data, max_pixels or DEFAULT_MAX_PIXELS)
     for note in img.notes:

@@ -68,6 +68,21 @@ def load_joint_config(raw: dict, path: str) -> JointConfig:
     )
 
 
+def zero_init_last(net) -> None:
+    """Zero the last convolution of a residual net so that it starts as the identity.
+
+    Beyond the paper (which initialises every layer as He et al.): a 20-layer residual
+    net with batch norm otherwise starts far from the identity and, in a short CPU run,
+    ends worse than its own input.
+    """
+    import torch
+
+    last = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    torch.nn.init.zeros_(last.weight)
+    if last.bias is not None:
+        torch.nn.init.zeros_(last.bias)
+
+
 def _lr(step: int, steps: int, lr: float, lr_final: float) -> float:
     return lr * (lr_final / lr) ** (min(step, steps) / max(1, steps))  # exponential decay, as the paper
 
@@ -140,6 +155,7 @@ def train_joint(cfg: JointConfig, log: Callable[[str], None], run_dir: str, devi
 
     com = nets.build(cfg.pre.arch, **cfg.pre.arch_config).to(dev)
     rec = nets.build(cfg.post.arch, **cfg.post.arch_config).to(dev)
+    zero_init_last(rec)
 
     def batch_idx(step_key: list[int]) -> np.ndarray:
         return np.random.default_rng([cfg.seed, *step_key]).integers(0, len(crops), cfg.batch)
