@@ -48,7 +48,7 @@ def train(obj: Ctx, config, steps, runs_dir, cache_dir, publish, device):
         dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
         res = train_joint(jcfg, obj.log, os.path.join(runs_dir, jcfg.pre.name), dev, publish=publish)
         obj.log(f"{jcfg.pre.name} + {jcfg.post.name}: validation gain {res['gain']:+.3f} dB "
-                f"({res['seconds']:.0f} s)" + (", published" if publish else ""))
+                f"({res['seconds']:.0f} s)" + (", published" if res.get("published") else ", not published"))
         return
     if raw.get("kind") == "modifynet":
         import torch
@@ -59,7 +59,7 @@ def train(obj: Ctx, config, steps, runs_dir, cache_dir, publish, device):
         dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
         res = train_modify(mcfg, obj.log, dev, publish=publish)
         obj.log(f"{mcfg.name}: validation MS-SSIM gain {res['score']:+.4f} ({res['seconds']:.0f} s)"
-                + (", published" if publish else ""))
+                + (", published" if res.get("published") else ", not published"))
         return
     cfg = load_config(config)
     t0 = time.perf_counter()
@@ -86,6 +86,8 @@ def train(obj: Ctx, config, steps, runs_dir, cache_dir, publish, device):
 
     result, best = run_train(cfg, ps, os.path.join(runs_dir, cfg.name), steps, dev, progress)
     obj.log(f"{cfg.name}: best validation gain {result.best_gain:+.3f} dB at step {result.best_step}")
-    if publish:
+    if publish and result.best_gain <= 0:
+        obj.log(f"{cfg.name}: not published: no validation gain over the plain decode")
+    elif publish:
         entry = publish_result(cfg, result, best, ps, dev)
         obj.log(f"published {entry['name']} ({entry['file']}, sha256 {entry['sha256'][:12]}...)")

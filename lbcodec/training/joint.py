@@ -216,10 +216,10 @@ def train_joint(cfg: JointConfig, log: Callable[[str], None], run_dir: str, devi
         # 3. ComCNN through the frozen RecCNN (Eq. 13), optionally with the real codec in the forward pass
         rec.requires_grad_(False)
         rec.eval()  # frozen: batch-norm statistics stay those learned on real decoded images
-        opt = torch.optim.Adam(com.parameters(), lr=cfg.lr * 0.1)
+        opt = torch.optim.Adam(com.parameters(), lr=cfg.lr)
         for s in range(cfg.com_steps):
             for g in opt.param_groups:
-                g["lr"] = _lr(s, cfg.com_steps, cfg.lr * 0.1, cfg.lr_final)
+                g["lr"] = _lr(s, cfg.com_steps, cfg.lr, cfg.lr_final)
             idx = batch_idx([t, 3, s])
             x = _to_t(crops[idx]).to(dev)
             c = com(x)
@@ -240,8 +240,11 @@ def train_joint(cfg: JointConfig, log: Callable[[str], None], run_dir: str, devi
         torch.save({"com": com.state_dict(), "rec": rec.state_dict(), "t": t}, os.path.join(run_dir, "last.pt"))
     seconds = time.perf_counter() - t_start
     gain = history[-1]["val_psnr"] - history[-1]["val_psnr_bicubic_codec"]
-    result = {"history": history, "seconds": seconds, "gain": gain}
-    if publish:
+    result = {"history": history, "seconds": seconds, "gain": gain, "published": False}
+    if publish and gain <= 0:
+        log(f"not publishing: the pipeline is {gain:+.2f} dB against bicubic downsampling with the same codec")
+    elif publish:
+        result["published"] = True
         prov = {
             "config": os.path.relpath(cfg.path),
             "algorithm": "paper 002 Algorithm 1 (alternating), " + ("with straight-through real codec" if cfg.ste

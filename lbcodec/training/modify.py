@@ -188,7 +188,10 @@ def train_modify(cfg: ModifyConfig, log: Callable[[str], None], device: str = "c
         raise ValueError(f"unknown emulator {cfg.emulator!r}")
     seconds = time.perf_counter() - t0
     score = history[-1]["val_msssim_gain"]
-    if publish:
+    published = bool(publish and score > 0)
+    if publish and not published:
+        log(f"not publishing: MS-SSIM gain {score:+.4f} at {cfg.val_bpp} bpp is not positive")
+    if published:
         prov = {
             "config": os.path.relpath(cfg.path), "algorithm": f"paper 001, emulator {cfg.emulator}",
             "data": {"roots": [os.path.basename(r) for r in cfg.data.roots], "crops": int(len(crops)),
@@ -205,4 +208,4 @@ def train_modify(cfg: ModifyConfig, log: Callable[[str], None], device: str = "c
                     {"role": "pre", "method": "modifynet", "codec": "jpeg", "scale": 1,
                      "bpp": cfg.bpp_range or [0.15, 0.5]}, prov, cfg.container_id,
                     weights_dir=weights_dir, config=cfg.arch_config)
-    return {"history": history, "seconds": seconds, "score": score}
+    return {"history": history, "seconds": seconds, "score": score, "published": published}
