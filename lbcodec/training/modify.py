@@ -103,6 +103,7 @@ def train_modify(cfg: ModifyConfig, log: Callable[[str], None], device: str = "c
     del loaded
     qs = np.asarray(qs_all or [10.0])
     val = [crop(load_rgb(p), cfg.data.val_crop, np.random.default_rng(12345)) for p in val_paths]
+    val = [v for v in val if min(v.shape[:2]) >= 161]  # MS-SSIM needs five scales
     log(f"{len(crops)} crops of {cfg.crop}px, {len(val)} validation images; jpeg qualities for bpp "
         f"{cfg.data.bpps}: {qs.min():.0f}-{qs.max():.0f} (median {np.median(qs):.0f}); emulator {cfg.emulator}")
     net = nets.build("modifynet", **cfg.arch_config).to(device)
@@ -121,7 +122,7 @@ def train_modify(cfg: ModifyConfig, log: Callable[[str], None], device: str = "c
                 da, db = decode_image(a.data).pixels, decode_image(b.data).pixels
                 gains.append(ms_ssim_np(img, db) - ms_ssim_np(img, da))
         net.train()
-        return float(np.mean(gains)) if gains else float("nan")
+        return float(np.nanmean(gains)) if gains else float("nan")
 
     def batch(key):
         r = np.random.default_rng([cfg.seed, *key])
