@@ -16,7 +16,6 @@ uint8 ``(H, W)`` or None.
 from __future__ import annotations
 
 import io
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np

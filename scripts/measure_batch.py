@@ -13,12 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 
 def run(args: list[str]) -> tuple[float, float]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -42,11 +41,29 @@ def main() -> None:
     from PIL import Image
 
     torch.set_num_threads(args.threads)
-    os.environ["LBCODEC_WEIGHTS_DIR"] = wdir = tempfile.mkdtemp(prefix="lbcodec-measure-")
     from lbcodec import filters, nets, zoo
 
     img = np.asarray(Image.open(args.image).convert("RGB"))
     rows = []
+    for entry in zoo.list_models():  # the shipped models, as decode runs them
+        model = filters._load(entry["name"])
+        times = {}
+        for ens in (False, True):
+            if ens and entry["slot"]["role"] == "pre":
+                continue
+            filters._run(model, img[:64, :64], ens)
+            ts = []
+            for _ in range(args.repeat if not ens else 1):
+                t0 = time.perf_counter()
+                filters._run(model, img, ens)
+                ts.append(time.perf_counter() - t0)
+            times["ensemble" if ens else "plain"] = min(ts)
+        row = {"model": entry["name"], "net": entry["arch"], "config": model.config,
+               "params": sum(p.numel() for p in model.parameters()), "image": f"{img.shape[1]}x{img.shape[0]}",
+               "threads": args.threads, "seconds": times.get("plain"), "seconds_ensemble": times.get("ensemble")}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    os.environ["LBCODEC_WEIGHTS_DIR"] = wdir = tempfile.mkdtemp(prefix="lbcodec-measure-")
     for i, (arch, cfg, method, codec) in enumerate(NETS, start=1):
         torch.manual_seed(0)
         net = nets.build(arch, **cfg)
