@@ -59,6 +59,16 @@ def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
         return float(_ms_ssim(ta, tb, data_range=1.0, size_average=True))
 
 
+def _bd_mean_gap(x_a, y_a, x_b, y_b) -> float:
+    """Mean of fit_b(x) - fit_a(x) over the overlapping x range (cubic polynomial fits of y on x)."""
+    x_a, y_a, x_b, y_b = (np.asarray(v, float) for v in (x_a, y_a, x_b, y_b))
+    lo, hi = max(x_a.min(), x_b.min()), min(x_a.max(), x_b.max())
+    if hi <= lo:
+        return math.nan
+    ia, ib = np.polyint(np.polyfit(x_a, y_a, 3)), np.polyint(np.polyfit(x_b, y_b, 3))
+    return float((np.polyval(ib, hi) - np.polyval(ib, lo) - np.polyval(ia, hi) + np.polyval(ia, lo)) / (hi - lo))
+
+
 def bd_rate(rate_a, dist_a, rate_b, dist_b) -> float:
     """Bjontegaard delta rate (%) of curve B against anchor A.
 
@@ -66,30 +76,13 @@ def bd_rate(rate_a, dist_a, rate_b, dist_b) -> float:
     over the overlapping distortion interval (VCEG-M33). Negative means B needs
     fewer bits for the same quality.
     """
-    la, lb = np.log(np.asarray(rate_a, float)), np.log(np.asarray(rate_b, float))
-    da, db = np.asarray(dist_a, float), np.asarray(dist_b, float)
-    pa, pb = np.polyfit(da, la, 3), np.polyfit(db, lb, 3)
-    lo, hi = max(da.min(), db.min()), min(da.max(), db.max())
-    if hi <= lo:
-        return math.nan
-    ia, ib = np.polyint(pa), np.polyint(pb)
-    avg_a = (np.polyval(ia, hi) - np.polyval(ia, lo)) / (hi - lo)
-    avg_b = (np.polyval(ib, hi) - np.polyval(ib, lo)) / (hi - lo)
-    return float((math.exp(avg_b - avg_a) - 1.0) * 100.0)
+    gap = _bd_mean_gap(dist_a, np.log(np.asarray(rate_a, float)), dist_b, np.log(np.asarray(rate_b, float)))
+    return gap if math.isnan(gap) else float((math.exp(gap) - 1.0) * 100.0)
 
 
 def bd_psnr(rate_a, dist_a, rate_b, dist_b) -> float:
     """Bjontegaard delta PSNR (dB) of curve B against anchor A (positive: B is better)."""
-    la, lb = np.log(np.asarray(rate_a, float)), np.log(np.asarray(rate_b, float))
-    da, db = np.asarray(dist_a, float), np.asarray(dist_b, float)
-    pa, pb = np.polyfit(la, da, 3), np.polyfit(lb, db, 3)
-    lo, hi = max(la.min(), lb.min()), min(la.max(), lb.max())
-    if hi <= lo:
-        return math.nan
-    ia, ib = np.polyint(pa), np.polyint(pb)
-    avg_a = (np.polyval(ia, hi) - np.polyval(ia, lo)) / (hi - lo)
-    avg_b = (np.polyval(ib, hi) - np.polyval(ib, lo)) / (hi - lo)
-    return float(avg_b - avg_a)
+    return _bd_mean_gap(np.log(np.asarray(rate_a, float)), dist_a, np.log(np.asarray(rate_b, float)), dist_b)
 
 
 SSIM_WIN = 11
