@@ -26,8 +26,12 @@ def resize_bicubic(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def to_u8(img: np.ndarray) -> np.ndarray:
-    """Round and clip a float image in [0, 255] to uint8."""
+def to_u8(img: np.ndarray, inplace: bool = False) -> np.ndarray:
+    """Round and clip a float image in [0, 255] to uint8 (``inplace``: reuse ``img``'s memory)."""
+    if inplace and img.dtype.kind == "f":
+        np.rint(img, out=img)
+        np.clip(img, 0, 255, out=img)
+        return img.astype(np.uint8)
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
