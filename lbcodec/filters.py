@@ -86,8 +86,9 @@ def prefilter(method: str, pixels: np.ndarray, scale: int, codec: str, notes: li
     raise InputError(f"unknown method {method!r}")
 
 
-def _post_entry(post: str, method: str, codec: str, scale: int, notes: list[str]) -> dict[str, Any] | None:
-    """The registry entry that ``post`` names for this slot (None: no post-filter)."""
+def resolve_post(post: str, method: str, codec: str, scale: int, notes: list[str]) -> dict[str, Any] | None:
+    """The registry entry that ``post`` (auto, none, a network family or a model name) names for
+    this slot; None means no post-filter (a note says so when a named family has no model)."""
     if post == "none":
         return None
     if post == "auto":
@@ -115,7 +116,7 @@ def _post_entry(post: str, method: str, codec: str, scale: int, notes: list[str]
 
 def choose_post(post: str, method: str, codec: str, scale: int, notes: list[str]) -> tuple[int, bytes]:
     """(container id, 4-byte hash prefix) of the post-filter ``encode`` records."""
-    entry = _post_entry(post, method, codec, scale, notes)
+    entry = resolve_post(post, method, codec, scale, notes)
     if entry is None:
         return POST_NONE_ID, b""
     return int(entry["container_id"]), bytes.fromhex(entry["sha256"][:8])
@@ -146,7 +147,12 @@ def reconstruct(
             notes.append(f"post-filter {entry['name']}: installed weights differ from the encoder's "
                          f"({entry['sha256'][:8]} vs {pipe.post_hash.hex()}); using the installed ones")
     else:
-        entry = _post_entry(post, pipe.method, pipe.codec, pipe.scale, notes)
+        entry = resolve_post(post, pipe.method, pipe.codec, pipe.scale, notes)
         if entry is None:
             return img
+    return apply_post(entry, img, ensemble)
+
+
+def apply_post(entry: dict[str, Any], img: np.ndarray, ensemble: bool = False) -> np.ndarray:
+    """Run the registry model ``entry`` on a uint8 HxWxC image (verified, cached load)."""
     return _run(_load(entry["name"]), img, ensemble)

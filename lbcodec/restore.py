@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import filters, zoo
+from . import filters
 from .codecs import get_codec
 from .errors import InputError
-from .pipeline import Pipeline
 
 #: IJG standard luminance quantization table (ITU T.81 Annex K), natural order
 _STD_LUMA = np.array([
@@ -119,14 +118,12 @@ def restore_image(data: bytes, post: str = "auto", ensemble: bool = False) -> Re
         notes.append(f"estimated JPEG quality {quality} from the quantization tables" if quality
                      else "could not estimate the JPEG quality (no standard quantization table)")
     notes.append(f"{codec} file at {bpp:.3f} bpp")
-    entry = filters._post_entry(post, "none", codec, 1, notes)
+    entry = filters.resolve_post(post, "none", codec, 1, notes)
     if entry is None:
         if post == "auto":
             notes.append(f"no trained restoration model for {codec} is installed: output is the plain decode")
         return RestoreResult(pixels, codec, None, quality, bpp, notes)
-    pipe = Pipeline("none", 1, codec, 0.0, "420", int(entry["container_id"]), bytes.fromhex(entry["sha256"][:8]))
-    out = filters.reconstruct(pipe, pixels, (w, h), None, notes, ensemble)
-    return RestoreResult(out, codec, entry["name"], quality, bpp, notes)
+    return RestoreResult(filters.apply_post(entry, pixels, ensemble), codec, entry["name"], quality, bpp, notes)
 
 
-__all__ = ["RestoreResult", "jpeg_quality", "restore_image", "sniff_codec", "zoo"]
+__all__ = ["RestoreResult", "jpeg_quality", "restore_image", "sniff_codec"]
