@@ -10,6 +10,16 @@ from lbcodec.codecs import CODECS
 ALL_CODECS = tuple(CODECS)
 #: codecs whose quality setting is continuous (rate control can get close to a budget)
 CONTINUOUS_CODECS = tuple(name for name, cls in CODECS.items() if not cls.integer_quality)
+#: A tiny config for every registered network (architecture tests on CPU).
+TINY: dict[str, dict] = {
+    "srcnn": dict(widths=[8, 4]),
+    "arcnn": dict(widths=[8, 6, 4]),
+    "reccnn": dict(width=8, depth=4),
+    "comcnn": dict(width=8),
+    "modifynet": dict(width=8, depth=4),
+    "jpegnet": dict(widths=[8, 8, 8]),
+    "attention": dict(width=8, n_blocks=2, reduction=4),
+}
 
 
 def smooth_image(h: int = 48, w: int = 64, channels: int = 3, noise: float = 2.0, seed: int = 0) -> np.ndarray:

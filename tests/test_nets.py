@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import TINY
 from torch import nn
 
 from lbcodec import nets
 from lbcodec.nets.arcnn import DEEPER
-
-#: A tiny config for every registered network.
-TINY: dict[str, dict] = {
-    "srcnn": dict(widths=[8, 4]),
-    "arcnn": dict(widths=[8, 6, 4]),
-    "reccnn": dict(width=8, depth=4),
-    "comcnn": dict(width=8),
-    "modifynet": dict(width=8, depth=4),
-    "jpegnet": dict(widths=[8, 8, 8]),
-    "attention": dict(width=8, n_blocks=2, reduction=4),
-}
 
 
 def tiny(name: str, channels: int = 3, **extra) -> nn.Module:

@@ -7,20 +7,17 @@ from functools import partial
 import numpy as np
 import pytest
 import torch
+from conftest import TINY
 from torch import nn
 
 from lbcodec import nets
-from lbcodec.nets.tiling import image_to_tensor, run_tiled, self_ensemble, tensor_to_image
+from lbcodec.nets.tiling import (
+    image_to_tensor,
+    run_tiled,
+    self_ensemble,
+    tensor_to_image,
+)
 
-TINY: dict[str, dict] = {
-    "srcnn": dict(widths=[8, 4]),
-    "arcnn": dict(widths=[8, 6, 4]),
-    "reccnn": dict(width=8, depth=4),
-    "comcnn": dict(width=8),
-    "modifynet": dict(width=8, depth=4),
-    "jpegnet": dict(widths=[8, 8, 8]),
-    "attention": dict(width=8, n_blocks=2, reduction=4),
-}
 TILEABLE = ["srcnn", "arcnn", "reccnn", "comcnn", "modifynet", "jpegnet"]
 
 
