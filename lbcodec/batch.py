@@ -302,7 +302,7 @@ def threads_per_worker(jobs: int, cores: int | None = None) -> int:
 
 
 def _init_worker(threads: int) -> None:
-    """Pool initializer: leave Ctrl-C to the parent, and ``threads`` torch threads."""
+    """Pool initializer: leave Ctrl-C to the parent; ``threads`` torch and codec threads."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # torch reads these when it is first imported (lazily, only by the CNN slots)...
@@ -311,6 +311,10 @@ def _init_worker(threads: int) -> None:
     # ...and one imported already (a forked worker) is told directly
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
+    # the codec libraries (x265, libde265, libjxl, OpenJPEG, dav1d) get the same share
+    from .codecs import base
+
+    base.set_threads(threads)
 
 
 def _reason(exc: BaseException) -> str:

@@ -88,7 +88,10 @@ def report_worker(src: str, dst: str, force: bool) -> Done:
     if os.path.basename(src).startswith("die"):
         os._exit(1)
     Path(dst).write_bytes(b"x")
-    return Done(None, (os.environ.get("OMP_NUM_THREADS", ""), str(signal.getsignal(signal.SIGINT)), str(os.getpid())))
+    from lbcodec.codecs import base
+
+    return Done(None, (os.environ.get("OMP_NUM_THREADS", ""), str(signal.getsignal(signal.SIGINT)), str(os.getpid()),
+                       str(base.get_threads())))
 
 
 # -- expanding inputs and mapping outputs ------------------------------------------------------------------------
@@ -209,8 +212,8 @@ def test_run_batch_pool(tmp_path):
     for name in "abcd":
         r = status[name]
         assert r.status == "done", r.error
-        threads, sigint, pid = r.notes
-        assert threads == str(batch.threads_per_worker(2))
+        threads, sigint, pid, codec_threads = r.notes
+        assert threads == codec_threads == str(batch.threads_per_worker(2))
         assert sigint == str(signal.SIG_IGN)
         assert int(pid) != os.getpid()
     assert s.not_started == 0

@@ -148,6 +148,28 @@ def test_quality_is_deterministic(codec):
     assert c.encode(img, 42.5) == c.encode(img, 42.5)
 
 
+@pytest.mark.parametrize("codec", ALL_CODECS)
+def test_thread_limit_keeps_the_bitstream(codec):
+    """Batch workers limit the codec libraries' threads; --jobs must not change a file's bytes."""
+    from lbcodec.codecs import base
+
+    img = photo_like(256, 320)
+    c = get_codec(codec)
+    ref = c.encode(img, 42.5)
+    try:
+        for n in (1, 2, 3):
+            base.set_threads(n)
+            assert base.thread_kwargs() == {"numthreads": n}
+            data = c.encode(img, 42.5)
+            assert data == ref, n
+            assert np.array_equal(c.decode(data, channels=3), c.decode(ref, channels=3))
+    finally:
+        base.set_threads(None)
+    assert base.get_threads() is None and base.thread_kwargs() == {}
+    with pytest.raises(ValueError):
+        base.set_threads(0)
+
+
 @pytest.mark.parametrize("codec", ["jpeg", "avif", "heif"])
 def test_subsampling_444(codec):
     img = photo_like(96, 128)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Codec
+from .base import Codec, thread_kwargs
 
 #: libavif speed (0 slowest/best .. 10 fastest); 6 is the usual balance
 SPEED = 6
@@ -41,9 +41,9 @@ class AvifCodec(Codec):
 
         return imagecodecs.avif_encode(
             img, level=min(99, int(quality)), speed=SPEED, pixelformat="yuv" + subsampling
-        )
+        )  # no numthreads: libaom's output changes with its thread count; imagecodecs uses 1
 
     def _decode(self, data: bytes) -> np.ndarray:
         import imagecodecs
 
-        return imagecodecs.avif_decode(data)
+        return imagecodecs.avif_decode(data, **thread_kwargs())

@@ -19,6 +19,31 @@ from ..errors import CodecUnavailableError, CorruptContainerError, InputError
 
 SUBSAMPLINGS = ("420", "444")
 
+#: worker threads each codec library may start (None: the library's own default)
+_THREADS: int | None = None
+
+
+def set_threads(n: int | None) -> None:
+    """Limit the threads libavif, libjxl, OpenJPEG, x265 and libde265 start, process-wide.
+
+    Batch workers set ``cores // jobs`` so that N workers never oversubscribe the
+    cores; None restores each library's default. The bitstreams do not depend on it.
+    """
+    global _THREADS
+    if n is not None and n < 1:
+        raise ValueError(f"threads must be >= 1, got {n}")
+    _THREADS = n
+
+
+def get_threads() -> int | None:
+    """The limit :func:`set_threads` set, or None."""
+    return _THREADS
+
+
+def thread_kwargs() -> dict:
+    """``numthreads=`` for the imagecodecs calls when a limit is set, else nothing."""
+    return {} if _THREADS is None else {"numthreads": _THREADS}
+
 
 class Codec:
     """A standard lossy image codec behind lbcodec's single quality scale.

@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 
-from .base import Codec
+from .base import Codec, get_threads
 
 #: libheif quality held fixed; lbcodec's quality moves x265's I-frame QP instead
 LIBHEIF_QUALITY = 50
@@ -65,12 +65,25 @@ class HeifCodec(Codec):
             format="HEIF",
             quality=LIBHEIF_QUALITY,
             chroma=subsampling,
-            enc_params={"x265:ipratio": f"{quality_to_ipratio(quality):.6f}"},
+            enc_params=_x265_params(quality),
         )
         return buf.getvalue()
 
     def _decode(self, data: bytes) -> np.ndarray:
         import pillow_heif
 
+        threads = get_threads()
+        if threads is not None:
+            pillow_heif.options.DECODE_THREADS = threads
         heif = pillow_heif.open_heif(data, convert_hdr_to_8bit=True)
         return np.asarray(heif)
+
+
+def _x265_params(quality: float) -> dict[str, str]:
+    """x265 settings: the I-frame QP ratio, and a thread pool no larger than set_threads' limit."""
+    params = {"x265:ipratio": f"{quality_to_ipratio(quality):.6f}"}
+    threads = get_threads()
+    if threads is not None:
+        # one pool of `threads` workers; a still image has one frame, so one frame thread
+        params.update({"x265:pools": str(threads), "x265:frame-threads": "1"})
+    return params

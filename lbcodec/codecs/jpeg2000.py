@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Codec
+from .base import Codec, thread_kwargs
 
 #: quality 0 and 100 map to these target PSNRs (dB) of OpenJPEG's distortion control
 PSNR_AT_Q0 = 10.0
@@ -47,10 +47,10 @@ class Jpeg2000Codec(Codec):
 
         src = img[:, :, 0] if img.shape[2] == 1 else img
         return imagecodecs.jpeg2k_encode(
-            src, level=quality_to_psnr(quality), codecformat="j2k", reversible=False
+            src, level=quality_to_psnr(quality), codecformat="j2k", reversible=False, **thread_kwargs()
         )
 
     def _decode(self, data: bytes) -> np.ndarray:
         import imagecodecs
 
-        return imagecodecs.jpeg2k_decode(data)
+        return imagecodecs.jpeg2k_decode(data, **thread_kwargs())

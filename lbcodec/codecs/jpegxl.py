@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Codec
+from .base import Codec, thread_kwargs
 
 #: libjxl encoder effort (1 fastest .. 9); 7 is libjxl's default
 EFFORT = 7
@@ -53,10 +53,10 @@ class JpegxlCodec(Codec):
 
         src = img[:, :, 0] if img.shape[2] == 1 else img
         return imagecodecs.jpegxl_encode(
-            src, distance=quality_to_distance(quality), effort=EFFORT, lossless=False
+            src, distance=quality_to_distance(quality), effort=EFFORT, lossless=False, **thread_kwargs()
         )
 
     def _decode(self, data: bytes) -> np.ndarray:
         import imagecodecs
 
-        return imagecodecs.jpegxl_decode(data)
+        return imagecodecs.jpegxl_decode(data, **thread_kwargs())
