@@ -71,10 +71,14 @@ def write_output(path: str, data: bytes, force: bool) -> None:
 
 
 def set_threads(threads: int | None) -> None:
+    """--threads: the torch threads of the networks and the threads of the codec libraries."""
     if threads:
         import torch
 
+        from ..codecs import base
+
         torch.set_num_threads(threads)
+        base.set_threads(threads)
 
 
 # -- batch mode (several inputs, folders, globs; see lbcodec/batch.py) --------------------------------------------

@@ -59,7 +59,7 @@ def encode_file(src: str, dst: str, force: bool, *, params: dict, max_pixels: in
               help="Post-filter the decoder will apply: auto, none, or a network/model name.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None, help="Refuse inputs larger than this.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="CPU threads for the CNN pre-filters (per worker with --jobs; default cores/jobs).")
+              help="CPU threads for the CNN pre-filters and the codec library (per worker with --jobs; default cores/jobs).")
 @click.option("-f", "--force", is_flag=True, help="Replace existing output files (a batch skips them otherwise).")
 @batch_options
 @click.pass_obj

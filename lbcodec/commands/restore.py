@@ -47,7 +47,7 @@ def restore_file(src: str, dst: str, force: bool, *, fmt: str, post: str, ensemb
 @click.option("--post", default="auto", show_default=True, help="auto, none, a network or a model name.")
 @click.option("--ensemble", is_flag=True, help="x8 geometric self-ensemble (8x slower).")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="CPU threads for the networks (per worker with --jobs; default cores/jobs).")
+              help="CPU threads for the networks and the codec library (per worker with --jobs; default cores/jobs).")
 @click.option("--format", "fmt", type=click.Choice(IMAGE_FORMATS), default=None,
               help="Image format of batch outputs (default png) and of -o -; with -o FILE the extension decides.")
 @click.option("-f", "--force", is_flag=True, help="Replace existing output files (a batch skips them otherwise).")
