@@ -51,6 +51,14 @@ class JointConfig:
     lr: float = 1e-3
     lr_final: float = 1e-5
     ste: bool = True
+    #: beyond the paper: a published post model to start RecCNN from (easy-to-hard transfer)
+    init_post: str | None = None
+    #: beyond the paper: Lagrangian rate term for ComCNN, in MSE per real bit per compact pixel
+    #: (0 = paper 002, which has none); a differentiable JPEG's coefficient cost, calibrated
+    #: against the real codec, stands in for the bits
+    rate_weight: float = 0.0
+    #: validate at this bpp (rate control on both pipelines) instead of at one shared quality
+    val_bpp: float | None = None
     seed: int = 0
     threads: int | None = None
     path: str = ""
@@ -110,6 +118,42 @@ def _codec_roundtrip(coder, batch_u8: np.ndarray, qualities: np.ndarray) -> np.n
     return out
 
 
+def _proxy_bpp(c, quality: float):
+    """Differentiable JPEG coefficient cost of compact images ``c``, bits per compact pixel."""
+    from .diffjpeg import rate_proxy
+
+    n, _, h, w = c.shape
+    ph, pw = -h % 16, -w % 16
+    if ph or pw:
+        import torch.nn.functional as F
+
+        c = F.pad(c, (0, pw, 0, ph), mode="replicate")
+    return rate_proxy(c.clamp(0, 1), int(round(quality))) / (h * w)
+
+
+def _calibrate_rate(coder, crops: np.ndarray, scale: int, quality: float, log: Callable[[str], None]) -> float:
+    """Real bits per proxy bit, on bicubic-downsampled training crops at ``quality``.
+
+    Crops are tiled 4 x 4 into mosaics and the size of a flat image of the same size is
+    subtracted, so that headers and tables do not count as coefficient bits."""
+    from ..resample import resize_bicubic_u8
+
+    k = 4
+    n = (min(len(crops), 64) // (k * k)) * k * k
+    if n == 0:
+        raise ValueError("the rate calibration needs at least 16 training crops")
+    h, w, ch = crops.shape[1:]
+    mosaics = crops[:n].reshape(-1, k, k, h, w, ch).transpose(0, 1, 3, 2, 4, 5).reshape(-1, k * h, k * w, ch)
+    compact = np.stack([resize_bicubic_u8(im, (-(-k * w // scale), -(-k * h // scale))) for im in mosaics])
+    flat = np.full_like(compact[0], 128)
+    header = len(coder.encode(flat, quality))
+    px = compact.shape[1] * compact.shape[2]
+    real = float(np.mean([(len(coder.encode(im, quality)) - header) * 8 / px for im in compact]))
+    proxy = float(_proxy_bpp(_to_t(compact), quality).mean())
+    log(f"rate proxy: {proxy:.3f} proxy bits vs {real:.3f} real bits per compact pixel at quality {quality:.0f}")
+    return real / max(proxy, 1e-9)
+
+
 def _to_t(a: np.ndarray):
     import torch
 
@@ -141,7 +185,8 @@ def train_joint(cfg: JointConfig, log: Callable[[str], None], run_dir: str, devi
     t_start = time.perf_counter()
     train_paths, val_paths = split(list_images(cfg.data.roots), cfg.data.holdout_every)
     if cfg.data.max_images:
-        train_paths = [train_paths[i] for i in sorted(rng.choice(len(train_paths), cfg.data.max_images, replace=False))]
+        n = min(cfg.data.max_images, len(train_paths))
+        train_paths = [train_paths[i] for i in sorted(rng.choice(len(train_paths), n, replace=False))]
     loaded = [load_rgb(p) for p in train_paths]
     crops = np.stack([crop(im, cfg.crop, rng) for im in loaded if min(im.shape[:2]) >= cfg.crop])
     val_imgs = [crop(load_rgb(p), cfg.data.val_crop, np.random.default_rng(12345)) for p in val_paths]
@@ -155,7 +200,14 @@ def train_joint(cfg: JointConfig, log: Callable[[str], None], run_dir: str, devi
 
     com = nets.build(cfg.pre.arch, **cfg.pre.arch_config).to(dev)
     rec = nets.build(cfg.post.arch, **cfg.post.arch_config).to(dev)
-    zero_init_last(rec)
+    if cfg.init_post:
+        rec.load_state_dict(zoo.load_state_dict(cfg.init_post), strict=True)
+        log(f"RecCNN starts from the published {cfg.init_post}")
+    else:
+        zero_init_last(rec)
+    rate_scale = 0.0
+    if cfg.rate_weight:
+        rate_scale = cfg.rate_weight * _calibrate_rate(coder, crops, cfg.scale, float(np.median(qs)), log)
 
     def batch_idx(step_key: list[int]) -> np.ndarray:
         return np.random.default_rng([cfg.seed, *step_key]).integers(0, len(crops), cfg.batch)
@@ -170,23 +222,36 @@ def train_joint(cfg: JointConfig, log: Callable[[str], None], run_dir: str, devi
         opt.step()
     log(f"ComCNN warm start: {cfg.init_steps} steps, mse {float(loss.detach()):.5f}")
 
+    def code(compact: np.ndarray, full_pixels: int) -> np.ndarray:
+        """Real codec round trip: at the median quality, or under rate control at ``val_bpp``."""
+        if cfg.val_bpp is None:
+            return coder.decode(coder.encode(compact, float(np.median(qs))), channels=3)
+        from ..errors import BudgetError
+        from ..ratecontrol import fit_budget
+
+        budget = int(cfg.val_bpp * full_pixels / 8)
+        try:
+            payload = fit_budget(lambda q: coder.encode(compact, q), len, budget, coder.integer_quality).payload
+        except BudgetError:
+            payload = coder.encode(compact, 0.0)
+        return coder.decode(payload, channels=3)
+
     def evaluate() -> tuple[float, float]:
-        """Mean PSNR of the full pipeline (real codec at the median quality) and of plain bicubic."""
+        """Mean PSNR of the full pipeline and of bicubic downsampling + the codec + bicubic.
+
+        Both at the median training quality, or both at ``val_bpp`` under rate control."""
         com.eval()
         rec.eval()
-        q = float(np.median(qs))
         ours, base = [], []
         with torch.inference_mode():
             for img in val_imgs:
                 vh, vw = img.shape[:2]
                 c = _to_u8(com(_to_t(img[None]).to(dev)))[0]
-                dec = coder.decode(coder.encode(c, q), channels=3)
-                up = to_u8(resize_bicubic(dec, (vw, vh)))
+                up = to_u8(resize_bicubic(code(c, vh * vw), (vw, vh)))
                 out = _to_u8(rec(_to_t(up[None]).to(dev)))[0]
                 ours.append(psnr(img, out))
                 bc = resize_bicubic_u8(img, (-(-vw // cfg.scale), -(-vh // cfg.scale)))
-                bdec = coder.decode(coder.encode(bc, q), channels=3)
-                base.append(psnr(img, to_u8(resize_bicubic(bdec, (vw, vh)))))
+                base.append(psnr(img, to_u8(resize_bicubic(code(bc, vh * vw), (vw, vh)))))
         com.train()
         rec.train()
         return float(np.mean(ours)), float(np.mean(base))
@@ -222,18 +287,21 @@ def train_joint(cfg: JointConfig, log: Callable[[str], None], run_dir: str, devi
                 g["lr"] = _lr(s, cfg.com_steps, cfg.lr, cfg.lr_final)
             idx = batch_idx([t, 3, s])
             x = _to_t(crops[idx]).to(dev)
-            c = com(x)
+            c = c_raw = com(x)
             if cfg.ste:
                 real = _codec_roundtrip(coder, _to_u8(c), rng.choice(qs, len(idx)))
                 c = c + (_to_t(real).to(dev) - c).detach()
             loss = F.mse_loss(rec(resize_torch(c, (w, h))), x)
+            if rate_scale:
+                loss = loss + rate_scale * _proxy_bpp(c_raw, float(np.median(qs))).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
         rec.requires_grad_(True)
         rec.train()
         ours, base = evaluate()
-        history.append({"iteration": t, "val_psnr": ours, "val_psnr_bicubic_codec": base})
+        history.append({"iteration": t, "val_psnr": ours, "val_psnr_bicubic_codec": base,
+                        "val_bpp": cfg.val_bpp})
         log(f"iteration {t}: ComCNN {cfg.com_steps} steps, mse {float(loss.detach()):.5f}; "
             f"validation {ours:.2f} dB vs bicubic+codec {base:.2f} dB ({ours - base:+.2f})")
         os.makedirs(run_dir, exist_ok=True)
@@ -246,14 +314,16 @@ def train_joint(cfg: JointConfig, log: Callable[[str], None], run_dir: str, devi
     elif publish:
         result["published"] = True
         prov = {
-            "config": os.path.relpath(cfg.path),
+            "config": os.path.relpath(cfg.path) if cfg.path else None,
             "algorithm": "paper 002 Algorithm 1 (alternating), " + ("with straight-through real codec" if cfg.ste
                                                                    else "as published"),
             "data": {"roots": [os.path.basename(r) for r in cfg.data.roots], "crops": int(len(crops)),
                      "crop": cfg.crop, "qualities": [float(qs.min()), float(np.median(qs)), float(qs.max())]},
             "steps": {"init": cfg.init_steps, "outer": cfg.outer, "rec": cfg.rec_steps, "com": cfg.com_steps},
+            "init_post": cfg.init_post, "rate_weight": cfg.rate_weight,
             "batch": cfg.batch, "loss": "mse", "device": device, "time_s": round(seconds, 1), "seed": cfg.seed,
-            "validation": {"metric": "psnr_gain_db_vs_bicubic_downsample_same_codec_quality",
+            "validation": {"metric": ("psnr_gain_db_vs_bicubic_downsample_same_codec_quality" if cfg.val_bpp is None
+                                      else f"psnr_gain_db_vs_bicubic_downsample_same_bpp_{cfg.val_bpp}"),
                            "dataset": f"every {cfg.data.holdout_every}th training image held out, "
                                       f"{cfg.data.val_crop}px crops", "score": round(gain, 4),
                            "history": history},

@@ -87,7 +87,8 @@ def train_modify(cfg: ModifyConfig, log: Callable[[str], None], device: str = "c
     jpeg = get_codec("jpeg")
     train_paths, val_paths = split(list_images(cfg.data.roots), cfg.data.holdout_every)
     if cfg.data.max_images:
-        train_paths = [train_paths[i] for i in sorted(rng.choice(len(train_paths), cfg.data.max_images, replace=False))]
+        n = min(cfg.data.max_images, len(train_paths))
+        train_paths = [train_paths[i] for i in sorted(rng.choice(len(train_paths), n, replace=False))]
     loaded = [load_rgb(p) for p in train_paths]
     crops = np.stack([crop(im, cfg.crop, rng) for im in loaded if min(im.shape[:2]) >= cfg.crop])
 
@@ -194,7 +195,8 @@ def train_modify(cfg: ModifyConfig, log: Callable[[str], None], device: str = "c
         log(f"not publishing: MS-SSIM gain {score:+.4f} at {cfg.val_bpp} bpp is not positive")
     if published:
         prov = {
-            "config": os.path.relpath(cfg.path), "algorithm": f"paper 001, emulator {cfg.emulator}",
+            "config": os.path.relpath(cfg.path) if cfg.path else None,
+            "algorithm": f"paper 001, emulator {cfg.emulator}",
             "data": {"roots": [os.path.basename(r) for r in cfg.data.roots], "crops": int(len(crops)),
                      "crop": cfg.crop, "qualities": [float(qs.min()), float(np.median(qs)), float(qs.max())]},
             "steps": cfg.steps, "batch": cfg.batch,

@@ -1,0 +1,852 @@
+"""Training code (lbcodec.training): configs, patch data, the resumable trainer, the
+differentiable operations, joint ComCNN/RecCNN training and Modify-Net.
+
+Everything runs on tiny synthetic images written into tmp folders, with tiny nets and a
+handful of steps; weights are only ever published into a tmp weights directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import replace
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import noisy_image, photo_like
+from PIL import Image
+
+from lbcodec import nets, zoo
+from lbcodec.codecs import CODECS, get_codec
+from lbcodec.metrics import psnr
+from lbcodec.resample import resize_bicubic
+from lbcodec.training import data as tdata
+from lbcodec.training.config import Config, DataConfig, TrainConfig, load_config
+from lbcodec.training.data import (
+    PatchSet,
+    build_patches,
+    get_patches,
+    list_images,
+    load_rgb,
+    split,
+)
+from lbcodec.training.diffjpeg import chroma_table, diff_jpeg, rate_proxy
+from lbcodec.training.diffops import resize_matrix, resize_torch
+from lbcodec.training.joint import (
+    JointConfig,
+    NetSpec,
+    _calibrate_rate,
+    _lr,
+    _proxy_bpp,
+    load_joint_config,
+    train_joint,
+    zero_init_last,
+)
+from lbcodec.training.modify import ModifyConfig, load_modify_config, train_modify
+from lbcodec.training.trainer import lr_at, publish_result, train, validate
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG_FILES = sorted((REPO / "configs").glob("*.json"))
+SHIPPED_WEIGHTS = REPO / "lbcodec" / "weights"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny nets: one thread is fastest, and leaves the second core alone."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def wdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty weights registry; the package's own lbcodec/weights is never written."""
+    d = tmp_path / "weights"
+    d.mkdir()
+    monkeypatch.setenv(zoo.ENV_VAR, str(d))
+    return d
+
+
+def tagged_image(side: int, tag: int, seed: int) -> np.ndarray:
+    """Photo-like red/green texture; the blue plane is the constant ``tag`` (names the image)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:side, 0:side].astype(np.float64)
+    ph = rng.uniform(0, 2 * np.pi, 2)
+    r = 110 + 60 * np.sin(x / 5.0 + ph[0]) * np.cos(y / 7.0) + 30 * (x > side / 2)
+    g = 120 + 50 * np.cos((x + 2 * y) / 9.0 + ph[1]) + 40 * ((x - side / 3) ** 2 + (y - side / 2) ** 2 < (side / 5) ** 2)
+    img = np.stack([r, g, np.full_like(r, float(tag))], -1)
+    img[..., :2] += rng.normal(0, 4.0, (side, side, 2))
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+
+
+def write_folder(folder: Path, sides: list[int], seed: int = 0) -> list[int]:
+    """Write one PNG per side (img00.png, img01.png, ...); return the blue tag of each."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tags = [20 + 9 * i for i in range(len(sides))]
+    for i, (side, tag) in enumerate(zip(sides, tags)):
+        Image.fromarray(tagged_image(side, tag, seed + i)).save(folder / f"img{i:02d}.png")
+    return tags
+
+
+def to_t(a: np.ndarray) -> torch.Tensor:
+    """uint8 (H, W, C) or (N, H, W, C) -> float N x C x H x W in [0, 1]."""
+    a = a[None] if a.ndim == 3 else a
+    return torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2))).float() / 255.0
+
+
+def load_any(path: Path):
+    """Dispatch on "kind" exactly as ``lbcodec train`` (lbcodec/commands/train.py) does."""
+    raw = json.loads(path.read_text())
+    if raw.get("kind") == "joint":
+        return "joint", load_joint_config(raw, str(path))
+    if raw.get("kind") == "modifynet":
+        return "modifynet", load_modify_config(raw, str(path))
+    return "post", load_config(str(path))
+
+
+# --------------------------------------------------------------------------- config.py
+
+
+def test_there_are_configs_of_every_kind() -> None:
+    kinds = {load_any(p)[0] for p in CONFIG_FILES}
+    assert kinds == {"post", "joint", "modifynet"}
+
+
+@pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: p.stem)
+def test_every_config_loads(path: Path) -> None:
+    kind, cfg = load_any(path)
+    assert cfg.path == str(path.resolve())
+    # relative data roots resolve against the config folder's parent (the repo root)
+    for root in cfg.data.roots:
+        assert os.path.isabs(root) and os.path.normpath(root) == root
+        assert root.startswith(str(REPO.parent / "shared" / "data"))
+    assert cfg.data.holdout_every >= 2 and cfg.data.bpps and all(0 < b < 8 for b in cfg.data.bpps)
+    if kind == "post":
+        assert path.stem == cfg.name
+        assert cfg.slot["role"] == "post" and cfg.codec in CODECS
+        assert cfg.method in ("none", "downsample") and cfg.scale in (1, 2)
+        assert cfg.train.steps > 0 and cfg.train.val_every > 0 and cfg.train.lr >= cfg.train.lr_final > 0
+        lo, hi = cfg.slot["bpp"]
+        assert 0 < lo < hi
+        nets.build(cfg.arch, **cfg.arch_config)
+        specs = [(cfg.name, cfg.container_id)]
+    elif kind == "joint":
+        assert cfg.codec in CODECS and cfg.scale == 2
+        assert (cfg.pre.arch, cfg.post.arch) == ("comcnn", "reccnn")
+        assert cfg.outer >= 1 and cfg.rec_steps > 0 and cfg.com_steps > 0 and cfg.rate_weight >= 0
+        com = nets.build(cfg.pre.arch, **cfg.pre.arch_config)
+        nets.build(cfg.post.arch, **cfg.post.arch_config)
+        assert com.scale_out == 1 / cfg.scale
+        specs = [(cfg.pre.name, cfg.pre.container_id), (cfg.post.name, cfg.post.container_id)]
+    else:
+        assert path.stem == cfg.name
+        assert cfg.emulator in ("diffjpeg", "jpegnet") and cfg.crop % 16 == 0
+        nets.build("modifynet", **cfg.arch_config)
+        specs = [(cfg.name, cfg.container_id)]
+    for name, cid in specs:
+        assert zoo._NAME_RE.match(name) and 1 <= cid <= zoo.MAX_CONTAINER_ID
+
+
+def test_config_names_and_container_ids_are_consistent() -> None:
+    """Several configs may train the same model, but a name has one id and an id one name,
+    and no config would collide with a model already in the shipped manifest."""
+    name_to_id: dict[str, int] = {}
+    id_to_name: dict[int, str] = {}
+    for path in CONFIG_FILES:
+        kind, cfg = load_any(path)
+        specs = [(cfg.pre.name, cfg.pre.container_id), (cfg.post.name, cfg.post.container_id)] if kind == "joint" \
+            else [(cfg.name, cfg.container_id)]
+        for name, cid in specs:
+            assert name_to_id.setdefault(name, cid) == cid, f"{path.name}: {name} has two container ids"
+            assert id_to_name.setdefault(cid, name) == name, f"{path.name}: id {cid} names two models"
+    for entry in zoo.list_models(SHIPPED_WEIGHTS):
+        if entry["container_id"] in id_to_name:
+            assert id_to_name[entry["container_id"]] == entry["name"]
+
+
+def _subset(small: dict, big: dict) -> bool:
+    def norm(v):
+        return list(v) if isinstance(v, (list, tuple)) else v
+
+    return all(k in big and norm(big[k]) == norm(v) for k, v in small.items())
+
+
+def test_every_shipped_model_has_its_config() -> None:
+    entries = zoo.list_models(SHIPPED_WEIGHTS)
+    for entry in entries:
+        rel = entry["provenance"].get("config")
+        assert rel, f"{entry['name']}: no config in its provenance"
+        path = REPO / rel
+        assert path.is_file(), f"{entry['name']}: {rel} does not exist"
+        kind, cfg = load_any(path)
+        if kind == "joint":
+            spec = {cfg.pre.name: cfg.pre, cfg.post.name: cfg.post}.get(entry["name"])
+            assert spec is not None, f"{rel} names neither pre nor post {entry['name']}"
+            name, cid, arch, arch_config = spec.name, spec.container_id, spec.arch, spec.arch_config
+            role = "pre" if spec is cfg.pre else "post"
+            slot = {"role": role, "method": "comcnn", "codec": cfg.codec, "scale": cfg.scale, "bpp": cfg.bpp_range}
+        elif kind == "modifynet":
+            name, cid, arch, arch_config = cfg.name, cfg.container_id, "modifynet", cfg.arch_config
+            slot = {"role": "pre", "method": "modifynet", "codec": "jpeg", "scale": 1,
+                    "bpp": cfg.bpp_range or [0.15, 0.5]}
+        else:
+            name, cid, arch, arch_config, slot = cfg.name, cfg.container_id, cfg.arch, cfg.arch_config, cfg.slot
+        assert (name, cid, arch) == (entry["name"], entry["container_id"], entry["arch"]), rel
+        assert entry["slot"] == slot, rel
+        assert _subset(arch_config, entry["config"]), f"{rel}: {arch_config} vs {entry['config']}"
+
+
+def _write_json(path: Path, raw: dict) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(raw))
+    return str(path)
+
+
+def test_load_config_roots_round_trip_and_bad_keys(tmp_path: Path) -> None:
+    raw = json.loads((REPO / "configs" / "srcnn-jpeg-ds2.json").read_text())
+    raw["data"]["roots"] = ["rel/folder", "/abs/folder"]
+    cfg = load_config(_write_json(tmp_path / "configs" / "x.json", raw))
+    assert cfg.data.roots == [str(tmp_path / "rel" / "folder"), "/abs/folder"]
+    assert isinstance(cfg.data, DataConfig) and isinstance(cfg.train, TrainConfig)
+    assert cfg.train.steps == raw["train"]["steps"] and cfg.data.patch == raw["data"]["patch"]
+    d = cfg.to_dict()
+    assert "path" not in d and d["name"] == raw["name"] and d["slot"] == raw["slot"]
+
+    bad = json.loads(json.dumps(raw))
+    bad["train"]["stepz"] = 10
+    with pytest.raises(TypeError, match="stepz"):
+        load_config(_write_json(tmp_path / "configs" / "bad1.json", bad))
+    bad = json.loads(json.dumps(raw))
+    del bad["slot"]
+    with pytest.raises(KeyError, match="slot"):
+        load_config(_write_json(tmp_path / "configs" / "bad2.json", bad))
+    joint = json.loads((REPO / "configs" / "comcnn-reccnn-jpeg.json").read_text())
+    joint["train"]["outerr"] = 1
+    with pytest.raises(TypeError, match="outerr"):
+        load_joint_config(joint, _write_json(tmp_path / "configs" / "bad3.json", joint))
+
+
+# --------------------------------------------------------------------------- trainer.py
+
+
+def test_lr_at_is_a_monotone_cosine_from_lr_to_lr_final() -> None:
+    steps, lr, lr_final = 50, 1e-3, 1e-5
+    values = [lr_at(s, steps, lr, lr_final) for s in range(steps + 1)]
+    assert values[0] == pytest.approx(lr) and values[-1] == pytest.approx(lr_final)
+    assert all(a > b for a, b in pairwise(values))
+    assert values[steps // 2] == pytest.approx((lr + lr_final) / 2)
+    assert lr_at(steps + 10, steps, lr, lr_final) == pytest.approx(lr_final)  # clamped past the end
+    joint = [_lr(s, steps, lr, lr_final) for s in range(steps + 1)]  # joint.py: exponential decay
+    assert joint[0] == pytest.approx(lr) and joint[-1] == pytest.approx(lr_final)
+    assert all(a > b for a, b in pairwise(joint))
+
+
+def tiny_patchset(n_images: int = 4, patch: int = 16, quality: int = 15) -> PatchSet:
+    """Patches of (real JPEG at ``quality``, original) and two 32 px validation images."""
+    jpeg = get_codec("jpeg")
+    ins, tgs = [], []
+    for i in range(n_images):
+        img = photo_like(48, 48, seed=10 + i)
+        dec = jpeg.decode(jpeg.encode(img, quality), channels=3)
+        for y in range(0, 48, patch):
+            for x in range(0, 48, patch):
+                ins.append(dec[y:y + patch, x:x + patch])
+                tgs.append(img[y:y + patch, x:x + patch])
+    vals = [photo_like(32, 32, seed=50 + j) for j in range(2)]
+    vin = [jpeg.decode(jpeg.encode(v, quality), channels=3) for v in vals]
+    meta = {"train_images": n_images, "val_images": 2, "roots": ["synthetic"], "pairs": n_images}
+    return PatchSet(np.stack(ins), np.stack(tgs), np.full(len(ins), quality, np.float32), vin, vals, meta)
+
+
+def tiny_config(tmp_path: Path, **train_kw) -> Config:
+    tc = dict(steps=6, batch=4, lr=2e-3, lr_final=1e-4, val_every=2, seed=0)
+    tc.update(train_kw)
+    return Config(
+        name="srcnn-tiny", container_id=42, arch="srcnn",
+        arch_config={"in_channels": 3, "kernels": [5, 1, 3], "widths": [8, 4], "residual": True},
+        slot={"role": "post", "method": "none", "codec": "jpeg", "scale": 1, "bpp": [0.5, 2.0]},
+        data=DataConfig(roots=[str(tmp_path / "nowhere")], patch=16, val_crop=32, val_bpps=[1.0]),
+        train=TrainConfig(**tc),
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def patchset() -> PatchSet:
+    return tiny_patchset()
+
+
+def _ckpt(run_dir: Path) -> dict:
+    return torch.load(run_dir / "last.pt", weights_only=True)
+
+
+def _assert_same_tensors(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k, v in a.items():
+        assert torch.equal(v, b[k]), k
+
+
+def test_train_reports_validation_gain(tmp_path: Path, patchset: PatchSet) -> None:
+    cfg = tiny_config(tmp_path)
+    seen = []
+    result, best = train(cfg, patchset, str(tmp_path / "run"), device="cpu", on_progress=seen.append)
+    assert [p.step for p in seen] == list(range(1, 7))
+    assert [p.step for p in seen if p.val_gain is not None] == [2, 4, 6]
+    assert all(p.steps == 6 and math.isfinite(p.loss) for p in seen)
+    assert [h["step"] for h in result.history] == [2, 4, 6]
+    gains = [h["val_gain"] for h in result.history]
+    assert all(math.isfinite(g) for g in gains)
+    assert result.best_gain == max(gains) and result.best_step == 2 * (gains.index(max(gains)) + 1)
+    assert result.steps == 6 and result.seconds > 0
+    # the returned state is the best one, and it scores what the history says
+    net = nets.build(cfg.arch, **cfg.arch_config)
+    net.load_state_dict(best)
+    assert validate(net, patchset, torch.device("cpu")) == pytest.approx(result.best_gain, abs=1e-9)
+    assert net.training  # validate puts the net back in training mode
+
+
+def test_validate_of_an_identity_net_is_zero(patchset: PatchSet) -> None:
+    net = nets.build("srcnn", widths=[8, 4])
+    zero_init_last(net)
+    assert validate(net, patchset, torch.device("cpu")) == 0.0
+    net = nets.build("srcnn", widths=[8, 4])  # random last layer: not the identity
+    assert validate(net, patchset, torch.device("cpu")) != 0.0
+
+
+def test_train_resumed_from_a_checkpoint_equals_an_unbroken_run(tmp_path: Path, patchset: PatchSet) -> None:
+    cfg = tiny_config(tmp_path)
+    full_dir, broken_dir = tmp_path / "full", tmp_path / "broken"
+    full, full_best = train(cfg, patchset, str(full_dir), device="cpu")
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_5(p):
+        if p.step == 5:  # after step 5; the last checkpoint is that of step 4
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(cfg, patchset, str(broken_dir), device="cpu", on_progress=stop_at_5)
+    assert _ckpt(broken_dir)["step"] == 4
+    seen = []
+    resumed, resumed_best = train(cfg, patchset, str(broken_dir), device="cpu", on_progress=seen.append)
+    assert [p.step for p in seen] == [5, 6]  # resumed, not restarted
+
+    a, b = _ckpt(full_dir), _ckpt(broken_dir)
+    _assert_same_tensors(a["model"], b["model"])
+    _assert_same_tensors(a["best_state"], b["best_state"])
+    _assert_same_tensors(full_best, resumed_best)
+    for k in ("exp_avg", "exp_avg_sq"):
+        for i in a["opt"]["state"]:
+            assert torch.equal(a["opt"]["state"][i][k], b["opt"]["state"][i][k])
+    assert (resumed.best_gain, resumed.best_step) == (full.best_gain, full.best_step)
+    assert [h["step"] for h in resumed.history] == [h["step"] for h in full.history]
+    assert [h["val_gain"] for h in resumed.history] == pytest.approx([h["val_gain"] for h in full.history], rel=1e-6)
+
+    # a finished run started again does nothing more and reports the same result
+    again, again_best = train(cfg, patchset, str(full_dir), device="cpu", on_progress=seen.append)
+    assert len(seen) == 2 and (again.best_gain, again.best_step) == (full.best_gain, full.best_step)
+    _assert_same_tensors(again_best, full_best)
+
+
+def test_train_starts_from_a_published_model(tmp_path: Path, patchset: PatchSet, wdir: Path) -> None:
+    cfg = tiny_config(tmp_path, steps=1, val_every=1, lr=1e-12, lr_final=1e-12)
+    torch.manual_seed(7)
+    start = nets.build(cfg.arch, **cfg.arch_config)
+    zoo.publish("srcnn-start", cfg.arch, start.state_dict(), cfg.slot, {"data": "test"}, 9, config=cfg.arch_config)
+    _, best = train(replace(cfg, init_from="srcnn-start"), patchset, str(tmp_path / "run"), device="cpu")
+    for k, v in start.state_dict().items():  # a 1e-12 learning rate: still (almost) the start
+        torch.testing.assert_close(best[k], v, atol=1e-8, rtol=0)
+    _, fresh = train(cfg, patchset, str(tmp_path / "run2"), device="cpu")
+    assert not all(torch.allclose(fresh[k], v, atol=1e-6) for k, v in start.state_dict().items())
+
+
+def test_unknown_loss_is_refused(tmp_path: Path, patchset: PatchSet) -> None:
+    with pytest.raises(ValueError, match="unknown loss"):
+        train(tiny_config(tmp_path, loss="l3"), patchset, str(tmp_path / "run"), device="cpu")
+
+
+def test_publish_result_writes_weights_manifest_and_provenance(tmp_path: Path, patchset: PatchSet,
+                                                               wdir: Path) -> None:
+    cfg = tiny_config(tmp_path, steps=4)
+    result, best = train(cfg, patchset, str(tmp_path / "run"), device="cpu")
+    entry = publish_result(cfg, result, best, patchset, "cpu", weights_dir=str(wdir))
+
+    path = wdir / entry["file"]
+    assert entry["file"] == "srcnn-tiny.safetensors" and path.is_file()
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"]
+    assert json.loads((wdir / "manifest.json").read_text())["models"] == [entry]
+    assert (entry["name"], entry["arch"], entry["container_id"], entry["slot"]) == \
+        (cfg.name, cfg.arch, cfg.container_id, cfg.slot)
+    prov = entry["provenance"]
+    assert prov["validation"]["metric"] == "psnr_gain_db"
+    assert prov["validation"]["score"] == round(result.best_gain, 4)
+    assert (prov["steps"], prov["best_step"], prov["batch"], prov["seed"]) == (4, result.best_step, 4, 0)
+    assert prov["data"]["patches"] == len(patchset) and prov["data"]["train_images"] == 4
+    assert prov["data"]["roots"] == ["nowhere"] and prov["config"] is None  # built in code, no file
+
+    loaded = zoo.load_model("srcnn-tiny", weights_dir=str(wdir))
+    ref = nets.build(cfg.arch, **cfg.arch_config).eval()
+    ref.load_state_dict(best)
+    x = to_t(patchset.val_inputs[0])
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), ref(x), atol=1e-6, rtol=0)
+    assert zoo.find_default("post", "none", "jpeg", bpp=1.0, weights_dir=str(wdir))["name"] == "srcnn-tiny"
+    assert not (SHIPPED_WEIGHTS / "srcnn-tiny.safetensors").exists()
+
+
+# --------------------------------------------------------------------------- data.py
+
+
+def test_split_and_list_images(tmp_path: Path) -> None:
+    paths = [f"p{i}" for i in range(11)]
+    train_, val = split(paths, 4)
+    assert val == ["p0", "p4", "p8"] and set(train_).isdisjoint(val) and sorted(train_ + val) == sorted(paths)
+    write_folder(tmp_path / "a", [20, 20])
+    (tmp_path / "a" / "notes.txt").write_text("not an image")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "a" / "gray.PNG")
+    found = list_images([str(tmp_path / "a")])
+    assert [os.path.basename(p) for p in found] == ["gray.PNG", "img00.png", "img01.png"]
+    assert load_rgb(found[0]).shape == (8, 8, 3)  # grayscale comes back as RGB
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        list_images([str(tmp_path / "missing")])
+
+
+def data_config(root: Path, **data_kw) -> Config:
+    d = dict(roots=[str(root)], holdout_every=3, bpps=[1.0, 2.0], bpps_per_image=2, max_side=96, patch=32,
+             patches_per_pair=3, val_bpps=[1.0, 2.0], val_crop=64)
+    d.update(data_kw)
+    return Config(
+        name="srcnn-data", container_id=43, arch="srcnn", arch_config={},
+        slot={"role": "post", "method": "downsample", "codec": "jpeg", "scale": 2, "bpp": [0.5, 2.0]},
+        data=DataConfig(**d), train=TrainConfig(seed=0),
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory) -> tuple[Path, list[int]]:
+    root = tmp_path_factory.mktemp("train-images")
+    return root, write_folder(root, [96] * 6)
+
+
+def test_build_patches_shapes_and_holdout(image_folder) -> None:
+    root, tags = image_folder
+    ps = build_patches(data_config(root))
+    val_tags, train_tags = {tags[0], tags[3]}, {tags[1], tags[2], tags[4], tags[5]}  # holdout_every=3
+    n = 4 * 2 * 3  # train images x bpps per image x patches per pair
+    assert ps.inputs.shape == ps.targets.shape == (n, 32, 32, 3)
+    assert ps.inputs.dtype == ps.targets.dtype == np.uint8
+    assert ps.qualities.shape == (n,) and ps.qualities.dtype == np.float32
+    assert np.all((ps.qualities >= 0) & (ps.qualities <= 100))
+    assert ps.meta == {"train_images": 4, "val_images": 2, "roots": [str(root)], "pairs": 8}
+    # the blue plane names the source image: training patches only from training images
+    assert set(np.unique(ps.targets[..., 2]).tolist()) == train_tags
+    assert len(ps.val_inputs) == len(ps.val_targets) == 2 * 2
+    for a, b in zip(ps.val_inputs, ps.val_targets):
+        assert a.shape == b.shape == (64, 64, 3) and a.dtype == b.dtype == np.uint8
+        assert set(np.unique(b[..., 2]).tolist()) <= val_tags
+    assert {int(b[0, 0, 2]) for b in ps.val_targets} == val_tags
+    # inputs are the decoded (degraded but aligned) versions of the targets
+    for a, b in zip(ps.inputs, ps.targets):
+        assert 22 < psnr(b, a) < 60 and not np.array_equal(a, b)
+
+
+def test_build_patches_is_deterministic_and_honours_max_images(image_folder) -> None:
+    root, _ = image_folder
+    cfg = data_config(root, val_bpps=[1.0])
+    a, b = build_patches(cfg), build_patches(cfg)
+    assert np.array_equal(a.inputs, b.inputs) and np.array_equal(a.targets, b.targets)
+    assert np.array_equal(a.qualities, b.qualities)
+    few = build_patches(data_config(root, max_images=2, val_bpps=[1.0]))
+    assert few.meta["train_images"] == 2 and len(few) == 2 * 2 * 3
+    many = build_patches(data_config(root, max_images=50, val_bpps=[1.0]))  # more than there are: all
+    assert many.meta["train_images"] == 4
+
+
+def test_build_patches_with_unreachable_targets(image_folder) -> None:
+    root, _ = image_folder
+    with pytest.raises(ValueError, match="no training pairs"):
+        build_patches(data_config(root, bpps=[0.01], val_bpps=[0.01]))
+
+
+def test_patch_cache_hit_is_identical_and_does_not_encode(image_folder, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    root, _ = image_folder
+    cfg = data_config(root, val_bpps=[1.0])
+    cache = tmp_path / "cache"
+    first = get_patches(cfg, str(cache))
+    files = sorted(os.listdir(cache))
+    assert files == [f"jpeg-downsample2-{tdata.cache_key(cfg)}.npz"]
+
+    def no_encoding(*a, **k):
+        raise AssertionError("a cache hit must not run the codec")
+
+    monkeypatch.setattr(tdata, "degrade", no_encoding)
+    second = get_patches(cfg, str(cache))
+    for field in ("inputs", "targets", "qualities"):
+        assert np.array_equal(getattr(first, field), getattr(second, field))
+        assert getattr(first, field).dtype == getattr(second, field).dtype
+    assert len(second.val_inputs) == len(first.val_inputs)
+    for a, b in zip(first.val_inputs + first.val_targets, second.val_inputs + second.val_targets):
+        assert np.array_equal(a, b)
+    assert second.meta == first.meta
+    # the key follows the data and the degradation, not the training schedule
+    assert tdata.cache_key(replace(cfg, train=TrainConfig(steps=1))) == tdata.cache_key(cfg)
+    other = replace(cfg, data=replace(cfg.data, patches_per_pair=2))
+    assert tdata.cache_key(other) != tdata.cache_key(cfg)
+    with pytest.raises(AssertionError, match="cache hit"):
+        get_patches(other, str(cache))  # a different data config is a miss: it encodes
+
+
+# --------------------------------------------------------------------------- diffops.py
+
+
+@pytest.mark.parametrize("src,dst", [((37, 29), (19, 15)), ((13, 11), (27, 22)), ((40, 40), (20, 20)),
+                                     ((31, 30), (64, 9)), ((16, 17), (16, 17))])
+def test_resize_torch_matches_pillow_bicubic(src, dst) -> None:
+    (h, w), (oh, ow) = src, dst
+    img = (np.random.default_rng(h * w).random((h, w, 3)) * 255).astype(np.float32)
+    ref = resize_bicubic(img, (ow, oh))
+    x = torch.from_numpy(img.transpose(2, 0, 1)[None].copy()).requires_grad_(True)
+    out = resize_torch(x, (ow, oh))
+    assert out.shape == (1, 3, oh, ow)
+    np.testing.assert_allclose(out.detach()[0].numpy().transpose(1, 2, 0), ref, atol=2e-3, rtol=0)
+    out.sum().backward()
+    assert x.grad is not None and torch.all(torch.isfinite(x.grad)) and x.grad.abs().sum() > 0
+
+
+def test_resize_matrix_rows_sum_to_one() -> None:
+    for n_in, n_out in ((37, 19), (13, 27), (8, 8), (5, 1)):
+        m = resize_matrix(n_in, n_out)
+        assert m.shape == (n_out, n_in) and m.dtype == np.float32
+        np.testing.assert_allclose(m.sum(1), 1.0, atol=1e-5)  # a flat image stays flat
+    np.testing.assert_allclose(resize_matrix(9, 9), np.eye(9), atol=1e-7)
+
+
+# --------------------------------------------------------------------------- diffjpeg.py
+
+
+@pytest.fixture(scope="module")
+def photo64() -> np.ndarray:
+    return photo_like(64, 96, seed=5)
+
+
+@pytest.mark.parametrize("quality", [10, 30, 50, 75, 90])
+def test_diff_jpeg_is_close_to_real_jpeg(photo64: np.ndarray, quality: int) -> None:
+    jpeg = get_codec("jpeg")  # libjpeg-turbo, 4:2:0, IJG tables at this quality
+    real = jpeg.decode(jpeg.encode(photo64, quality), channels=3)
+    out, rate = diff_jpeg(to_t(photo64), quality)
+    assert out.shape == (1, 3, 64, 96) and rate.shape == (1,)
+    ours = (out[0].clamp(0, 1) * 255).round().byte().numpy().transpose(1, 2, 0)
+    assert psnr(real, ours) > 38.0  # measured 44.5-51 dB
+    assert psnr(photo64, ours) == pytest.approx(psnr(photo64, real), abs=0.5)
+
+
+def test_diff_jpeg_passes_gradients_straight_through(photo64: np.ndarray) -> None:
+    x = to_t(photo64).requires_grad_(True)
+    out, _ = diff_jpeg(x, 50)
+    ((out - to_t(photo64).flip(-1)) ** 2).mean().backward()
+    assert x.grad is not None and torch.all(torch.isfinite(x.grad)) and x.grad.abs().sum() > 0
+    x.grad = None
+    diff_jpeg(x, 50)[1].sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_rate_proxy_grows_with_quality_and_detail(photo64: np.ndarray) -> None:
+    x = to_t(photo64)
+    rates = [float(rate_proxy(x, q)) for q in (5, 20, 50, 75, 95)]
+    assert all(a < b for a, b in pairwise(rates))
+    real = [len(get_codec("jpeg").encode(photo64, q)) for q in (5, 20, 50, 75, 95)]
+    assert all(a < b for a, b in pairwise(real))  # same order as the real sizes
+    flat = torch.full((1, 3, 32, 32), 128 / 255)
+    noise = to_t(noisy_image(32, 32))
+    for q in (10, 50, 90):
+        assert float(rate_proxy(noise, q)) > 50 * max(float(rate_proxy(flat, q)), 1.0)
+    batch = rate_proxy(torch.cat([flat, noise]), 50)
+    assert batch.shape == (2,) and batch[0] < batch[1]  # one rate per image of the batch
+
+
+def test_chroma_table() -> None:
+    assert chroma_table(50)[0] == 17 and chroma_table(50)[-1] == 99
+    assert np.all(chroma_table(100) == 1) and np.all(chroma_table(1) == 255)
+    assert np.all(chroma_table(10) >= chroma_table(60))
+
+
+# --------------------------------------------------------------------------- joint.py
+
+
+@pytest.mark.parametrize("arch,config", [
+    ("reccnn", dict(width=8, depth=4)),
+    ("reccnn", dict(width=8, depth=3, batch_norm=False)),
+    ("srcnn", dict(widths=[8, 4])),
+    ("modifynet", dict(width=8, depth=3)),
+])  # fmt: skip
+def test_zero_init_last_makes_a_residual_net_the_identity(arch: str, config: dict) -> None:
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 19, 23)
+    net = nets.build(arch, **config)
+    assert not torch.equal(net(x), x)
+    zero_init_last(net)
+    assert torch.equal(net(x), x)  # in training mode (batch norm on batch statistics) ...
+    assert torch.equal(net.eval()(x), x)  # ... and in eval mode
+
+
+def test_proxy_bpp_pads_any_size_and_is_differentiable() -> None:
+    img = to_t(photo_like(40, 54, seed=8))
+    for h, w in ((40, 54), (17, 33), (32, 48), (9, 9)):
+        c = img[:, :, :h, :w].clone().requires_grad_(True)
+        bpp = _proxy_bpp(c, 50)
+        assert bpp.shape == (1,) and torch.isfinite(bpp).all() and float(bpp.detach()) > 0
+        bpp.sum().backward()
+        assert c.grad is not None and c.grad.abs().sum() > 0
+    c = img[:, :, :32, :48]  # multiple of 16: no padding, plain bits per pixel
+    assert float(_proxy_bpp(c, 50)) == pytest.approx(float(rate_proxy(c, 50)) / (32 * 48))
+    c = img[:, :, :17, :33]
+    padded = torch.nn.functional.pad(c, (0, 15, 0, 15), mode="replicate")
+    assert float(_proxy_bpp(c, 50)) == pytest.approx(float(rate_proxy(padded, 50)) / (17 * 33))
+    assert float(_proxy_bpp(c, 80)) > float(_proxy_bpp(c, 20))
+
+
+def test_calibrate_rate_jpeg() -> None:
+    crops = np.stack([photo_like(32, 32, seed=100 + i) for i in range(16)])
+    messages: list[str] = []
+    ratio = _calibrate_rate(get_codec("jpeg"), crops, 2, 50.0, messages.append)
+    assert math.isfinite(ratio) and 0.05 < ratio < 20
+    assert len(messages) == 1 and messages[0].startswith("rate proxy:")
+    with pytest.raises(ValueError, match="at least 16"):
+        _calibrate_rate(get_codec("jpeg"), crops[:15], 2, 50.0, messages.append)
+
+
+@pytest.fixture(scope="module")
+def joint_folder(tmp_path_factory) -> Path:
+    """20 images of 64 px: with holdout_every=10, 2 validation and 18 training images."""
+    root = tmp_path_factory.mktemp("joint-images")
+    write_folder(root, [64] * 20, seed=200)
+    return root
+
+
+POST_CONFIG = {"in_channels": 3, "width": 8, "depth": 3, "batch_norm": False, "residual": True}
+
+
+def joint_config(tmp_path: Path, root: Path, **train_kw) -> JointConfig:
+    """A tiny joint config, written as JSON and loaded the way ``lbcodec train`` loads it."""
+    train_ = dict(outer=1, init_steps=3, rec_steps=3, com_steps=2, batch=4, crop=32, lr=1e-3, lr_final=1e-4,
+                  ste=True, seed=0, rate_weight=1e-3, val_bpp=1.0)
+    train_.update(train_kw)
+    raw = {
+        "kind": "joint", "codec": "jpeg", "scale": 2, "bpp_range": [0.5, 2.0],
+        "pre": {"name": "comcnn-tiny", "container_id": 30, "arch": "comcnn",
+                "arch_config": {"in_channels": 3, "width": 8}},
+        "post": {"name": "reccnn-tiny", "container_id": 31, "arch": "reccnn", "arch_config": POST_CONFIG},
+        "data": {"roots": [str(root)], "holdout_every": 10, "bpps": [1.0, 2.0], "val_crop": 64},
+        "train": train_,
+    }  # fmt: skip
+    path = _write_json(tmp_path / "configs" / "tiny-joint.json", raw)
+    return load_joint_config(raw, path)
+
+
+def _check_joint_result(result: dict, cfg: JointConfig, wdir: Path, run_dir: Path) -> None:
+    assert len(result["history"]) == cfg.outer
+    for t, h in enumerate(result["history"], 1):
+        assert h["iteration"] == t and h["val_bpp"] == cfg.val_bpp
+        assert math.isfinite(h["val_psnr"]) and math.isfinite(h["val_psnr_bicubic_codec"])
+        assert 15 < h["val_psnr_bicubic_codec"] < 60
+    last = result["history"][-1]
+    assert result["gain"] == pytest.approx(last["val_psnr"] - last["val_psnr_bicubic_codec"])
+    ck = torch.load(run_dir / "last.pt", weights_only=True)
+    assert ck["t"] == cfg.outer
+    manifest = zoo.list_models(wdir)
+    if result["published"]:  # published exactly when the pipeline beats bicubic + the codec
+        assert result["gain"] > 0
+        assert [e["name"] for e in manifest] == [cfg.pre.name, cfg.post.name]
+        pre, post = manifest
+        assert (pre["slot"]["role"], post["slot"]["role"]) == ("pre", "post")
+        assert pre["slot"]["method"] == post["slot"]["method"] == "comcnn"
+        assert (pre["container_id"], post["container_id"]) == (cfg.pre.container_id, cfg.post.container_id)
+        for e in manifest:
+            v = e["provenance"]["validation"]
+            suffix = "same_codec_quality" if cfg.val_bpp is None else f"same_bpp_{cfg.val_bpp}"
+            assert v["score"] == round(result["gain"], 4) and v["metric"].endswith(suffix)
+            assert e["provenance"]["rate_weight"] == cfg.rate_weight
+            assert e["provenance"]["init_post"] == cfg.init_post
+            assert hashlib.sha256((wdir / e["file"]).read_bytes()).hexdigest() == e["sha256"]
+        _assert_same_tensors(zoo.load_state_dict(cfg.pre.name, wdir), ck["com"])
+        _assert_same_tensors(zoo.load_state_dict(cfg.post.name, wdir), ck["rec"])
+        com = zoo.load_model(cfg.pre.name, wdir)
+        assert com(torch.rand(1, 3, 32, 32)).shape == (1, 3, 16, 16)
+    else:
+        assert manifest == []
+
+
+def test_train_joint_end_to_end(tmp_path: Path, joint_folder: Path, wdir: Path) -> None:
+    cfg = joint_config(tmp_path, joint_folder)
+    log: list[str] = []
+    run_dir = tmp_path / "run"
+    result = train_joint(cfg, log.append, str(run_dir), weights_dir=str(wdir), publish=True)
+    assert "18 training crops of 32px, 2 validation images" in log[0]
+    assert any(m.startswith("rate proxy:") for m in log)  # rate_weight > 0: calibrated
+    assert result["published"] == (result["gain"] > 0)
+    assert any(m.startswith("not publishing") for m in log) == (not result["published"])
+    _check_joint_result(result, cfg, wdir, run_dir)
+
+
+def _fake_psnr(ours: float, base: float):
+    """evaluate() calls psnr for our pipeline, then for bicubic + codec, image after image."""
+    calls = []
+
+    def fake(a, b):
+        calls.append(1)
+        return ours if len(calls) % 2 else base
+
+    return fake
+
+
+@pytest.mark.parametrize("gain", [2.0, -2.0])
+def test_train_joint_publishes_exactly_when_the_gain_is_positive(
+    gain: float, tmp_path: Path, joint_folder: Path, wdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lbcodec.metrics
+
+    monkeypatch.setattr(lbcodec.metrics, "psnr", _fake_psnr(30.0 + gain, 30.0))
+    cfg = joint_config(tmp_path, joint_folder, init_steps=1, rec_steps=1, com_steps=1, rate_weight=0.0,
+                       val_bpp=None)
+    run_dir = tmp_path / "run"
+    result = train_joint(cfg, lambda m: None, str(run_dir), weights_dir=str(wdir), publish=True)
+    assert result["gain"] == pytest.approx(gain)
+    assert result["published"] is (gain > 0)
+    _check_joint_result(result, cfg, wdir, run_dir)
+    if gain > 0:
+        assert zoo.get_entry(cfg.post.name, wdir)["provenance"]["config"] == os.path.relpath(cfg.path)
+
+
+def test_train_joint_from_a_published_post_model(tmp_path: Path, joint_folder: Path, wdir: Path) -> None:
+    torch.manual_seed(3)
+    start = nets.build("reccnn", **POST_CONFIG)
+    zoo.publish("reccnn-start", "reccnn", start.state_dict(),
+                {"role": "post", "method": "downsample", "codec": "jpeg", "scale": 2}, {"data": "test"}, 50,
+                config=POST_CONFIG)  # fmt: skip
+    # rec_steps=0: RecCNN is only used (frozen) to train ComCNN, so it must end as it started
+    cfg = joint_config(tmp_path, joint_folder, init_post="reccnn-start", rec_steps=0, com_steps=2)
+    log: list[str] = []
+    run_dir = tmp_path / "run"
+    result = train_joint(cfg, log.append, str(run_dir), weights_dir=str(wdir), publish=False)
+    assert "RecCNN starts from the published reccnn-start" in log
+    assert not result["published"] and [e["name"] for e in zoo.list_models(wdir)] == ["reccnn-start"]
+    assert math.isfinite(result["history"][0]["val_psnr"])
+    _assert_same_tensors(torch.load(run_dir / "last.pt", weights_only=True)["rec"], start.state_dict())
+
+
+def test_train_joint_without_init_post_starts_recc_nn_as_identity(tmp_path: Path, joint_folder: Path,
+                                                                 wdir: Path) -> None:
+    cfg = joint_config(tmp_path, joint_folder, rec_steps=0, com_steps=1, rate_weight=0.0)
+    run_dir = tmp_path / "run"
+    train_joint(cfg, lambda m: None, str(run_dir), weights_dir=str(wdir), publish=False)
+    rec = nets.build("reccnn", **POST_CONFIG).eval()
+    rec.load_state_dict(torch.load(run_dir / "last.pt", weights_only=True)["rec"])
+    x = torch.rand(1, 3, 16, 16)
+    assert torch.equal(rec(x), x)
+
+
+def test_joint_config_built_in_code_can_publish(tmp_path: Path, joint_folder: Path, wdir: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A JointConfig made in code has no file (path ""): publishing must still work."""
+    import lbcodec.metrics
+
+    monkeypatch.setattr(lbcodec.metrics, "psnr", _fake_psnr(31.0, 30.0))
+    loaded = joint_config(tmp_path, joint_folder, init_steps=1, rec_steps=1, com_steps=1, rate_weight=0.0)
+    cfg = JointConfig(codec="jpeg", scale=2, pre=NetSpec(**vars(loaded.pre)), post=NetSpec(**vars(loaded.post)),
+                      data=loaded.data, bpp_range=[0.5, 2.0], outer=1, init_steps=1, rec_steps=1, com_steps=1,
+                      batch=4, crop=32)  # fmt: skip
+    result = train_joint(cfg, lambda m: None, str(tmp_path / "run"), weights_dir=str(wdir))
+    assert result["published"]
+    assert zoo.get_entry(cfg.pre.name, wdir)["provenance"]["config"] is None
+
+
+def test_joint_max_images_larger_than_the_folder_takes_all(tmp_path: Path, joint_folder: Path,
+                                                          wdir: Path) -> None:
+    cfg = joint_config(tmp_path, joint_folder, init_steps=1, rec_steps=1, com_steps=1, rate_weight=0.0)
+    cfg = replace(cfg, data=replace(cfg.data, max_images=100))
+    log: list[str] = []
+    train_joint(cfg, log.append, str(tmp_path / "run"), weights_dir=str(wdir), publish=False)
+    assert "18 training crops" in log[0]
+
+
+# --------------------------------------------------------------------------- modify.py
+
+
+@pytest.fixture(scope="module")
+def modify_folder(tmp_path_factory) -> Path:
+    """img00 (176 px, enough for 5-scale MS-SSIM) is held out; three 112 px training images."""
+    root = tmp_path_factory.mktemp("modify-images")
+    write_folder(root, [176, 112, 112, 112], seed=300)
+    return root
+
+
+def modify_config(tmp_path: Path, root: Path, **kw) -> ModifyConfig:
+    raw = {"kind": "modifynet", "name": "modifynet-tiny", "container_id": 60,
+           "arch_config": {"in_channels": 3, "width": 8, "depth": 3}, "emulator": "diffjpeg",
+           "bpp_range": [0.5, 2.0],
+           "data": {"roots": [str(root)], "holdout_every": 4, "bpps": [1.0, 2.0], "val_crop": 176},
+           "train": {"steps": 2, "batch": 2, "crop": 112, "lr": 1e-4, "lr_final": 1e-5, "val_bpp": 1.0, "seed": 0}}
+    raw["train"].update(kw)
+    return load_modify_config(raw, _write_json(tmp_path / "configs" / "tiny-modify.json", raw))
+
+
+@pytest.mark.parametrize("emulator", ["diffjpeg", "jpegnet"])
+def test_train_modify_smoke(emulator: str, tmp_path: Path, modify_folder: Path, wdir: Path) -> None:
+    extra = {"stages": 1, "jpegnet_steps": 1, "jpegnet_config": {"widths": [8, 8, 8]}} if emulator == "jpegnet" else {}
+    cfg = replace(modify_config(tmp_path, modify_folder, **extra), emulator=emulator)
+    log: list[str] = []
+    result = train_modify(cfg, log.append, weights_dir=str(wdir), publish=True)
+    assert "3 crops of 112px, 1 validation images" in log[0]
+    assert len(result["history"]) == 1 and math.isfinite(result["score"])
+    assert result["score"] == result["history"][-1]["val_msssim_gain"]
+    assert abs(result["score"]) < 0.2
+    assert result["published"] == (result["score"] > 0)
+    models = zoo.list_models(wdir)
+    if result["published"]:
+        (entry,) = models
+        assert entry["name"] == "modifynet-tiny" and entry["slot"]["role"] == "pre"
+        assert entry["provenance"]["validation"]["score"] == round(result["score"], 5)
+        net = zoo.load_model("modifynet-tiny", wdir)
+        x = torch.rand(1, 3, 24, 24)
+        assert net(x).shape == x.shape
+    else:
+        assert models == []
+
+
+def test_train_modify_unknown_emulator(tmp_path: Path, modify_folder: Path) -> None:
+    cfg = replace(modify_config(tmp_path, modify_folder), emulator="magic")
+    with pytest.raises(ValueError, match="unknown emulator"):
+        train_modify(cfg, lambda m: None, publish=False)
+
+
+def test_modify_config_built_in_code_can_publish(tmp_path: Path, modify_folder: Path, wdir: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """No config file (path "") and max_images above the folder's count: trains on all, publishes."""
+    import lbcodec.metrics
+
+    calls = []
+
+    def fake_ms_ssim(a, b):  # validate(): Modify-Net's JPEG first, then the plain JPEG
+        calls.append(1)
+        return 0.95 if len(calls) % 2 else 0.9
+
+    monkeypatch.setattr(lbcodec.metrics, "ms_ssim", fake_ms_ssim)
+    loaded = modify_config(tmp_path, modify_folder, steps=1)
+    cfg = ModifyConfig(name="modifynet-tiny", container_id=60, arch_config=loaded.arch_config,
+                       data=replace(loaded.data, max_images=100), steps=1, batch=2, crop=112, val_bpp=1.0)
+    log: list[str] = []
+    result = train_modify(cfg, log.append, weights_dir=str(wdir))
+    assert "3 crops of 112px" in log[0]
+    assert result["published"] and result["score"] == pytest.approx(0.05)
+    entry = zoo.get_entry("modifynet-tiny", wdir)
+    assert entry["provenance"]["config"] is None and entry["slot"]["method"] == "modifynet"
