@@ -153,7 +153,7 @@ def train_modify(cfg: ModifyConfig, log: Callable[[str], None], device: str = "c
                 v = validate()
                 history.append({"step": s + 1, "loss": float(loss.detach()), "val_msssim_gain": v})
                 log(f"modifynet step {s + 1}/{cfg.steps} loss {float(loss.detach()):.4f} "
-                    f"rate ratio {float((rate / rate0).mean()):.3f} val MS-SSIM gain {v:+.4f}")
+                    f"rate ratio {float((rate / rate0).mean().detach()):.3f} val MS-SSIM gain {v:+.4f}")
     elif cfg.emulator == "jpegnet":
         emu = nets.build("jpegnet", **(cfg.jpegnet_config or {})).to(device)
         q_fixed = int(np.median(qs))
