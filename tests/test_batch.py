@@ -509,3 +509,13 @@ def test_batch_example_script(tmp_path):
     for line in lines[1:]:
         bpp, psnr = float(line.split()[-3]), float(line.split()[-2])
         assert 0 < bpp <= 0.2 and psnr > 20
+
+
+def test_threads_option_limits_codecs_and_torch_without_importing_torch():
+    """--threads sets the codec libraries' limit and torch's, but must not import torch itself."""
+    code = ("import os, sys; from lbcodec.commands.common import set_threads; from lbcodec.codecs import base;"
+            "set_threads(1); print('torch' in sys.modules, base.get_threads(), os.environ['OMP_NUM_THREADS']);"
+            "import torch; print(torch.get_num_threads())")
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split() == ["False", "1", "1", "1"]
