@@ -850,3 +850,14 @@ def test_modify_config_built_in_code_can_publish(tmp_path: Path, modify_folder: 
     assert result["published"] and result["score"] == pytest.approx(0.05)
     entry = zoo.get_entry("modifynet-tiny", wdir)
     assert entry["provenance"]["config"] is None and entry["slot"]["method"] == "modifynet"
+
+
+def test_relative_roots_start_at_the_parent_of_configs_at_any_depth(tmp_path: Path) -> None:
+    from lbcodec.training.config import config_base
+
+    assert config_base(str(tmp_path / "repo" / "configs" / "a.json")) == str(tmp_path / "repo")
+    assert config_base(str(tmp_path / "repo" / "configs" / "experiments" / "a.json")) == str(tmp_path / "repo")
+    assert config_base(str(tmp_path / "elsewhere" / "a.json")) == str(tmp_path)
+    for f in sorted((REPO / "configs" / "experiments").glob("*.json")):
+        cfg = load_config(str(f))
+        assert all(r.startswith(str(REPO.parent)) and "/configs" not in r for r in cfg.data.roots), f

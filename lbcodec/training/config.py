@@ -77,13 +77,30 @@ class Config:
         return d
 
 
+def config_base(path: str) -> str:
+    """The folder that relative data roots start from: the parent of the ``configs`` folder
+    that holds ``path`` (at any depth, e.g. ``configs/experiments/x.json``), else the
+    parent of the config file's own folder."""
+    folder = os.path.dirname(os.path.abspath(path))
+    probe = folder
+    while os.path.basename(probe) and os.path.basename(probe) != "configs":
+        probe = os.path.dirname(probe)
+    return os.path.dirname(probe) if os.path.basename(probe) == "configs" else os.path.dirname(folder)
+
+
+def resolve_data(raw_data: dict, path: str) -> dict:
+    """``raw_data`` with its relative roots made absolute (see :func:`config_base`)."""
+    base = config_base(path)
+    data = dict(raw_data)
+    data["roots"] = [r if os.path.isabs(r) else os.path.normpath(os.path.join(base, r)) for r in data["roots"]]
+    return data
+
+
 def load_config(path: str) -> Config:
-    """Read a JSON config; relative data roots are relative to the config file's folder's parent."""
+    """Read a JSON config; relative data roots are resolved by :func:`config_base`."""
     with open(path) as f:
         raw = json.load(f)
-    base = os.path.dirname(os.path.dirname(os.path.abspath(path)))
-    data = dict(raw["data"])
-    data["roots"] = [r if os.path.isabs(r) else os.path.normpath(os.path.join(base, r)) for r in data["roots"]]
+    data = resolve_data(raw["data"], path)
     return Config(
         name=raw["name"],
         container_id=int(raw["container_id"]),

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import DataConfig
+from .config import DataConfig, resolve_data
 
 
 @dataclass(frozen=True)
@@ -65,9 +65,7 @@ class JointConfig:
 
 
 def load_joint_config(raw: dict, path: str) -> JointConfig:
-    base = os.path.dirname(os.path.dirname(os.path.abspath(path)))
-    data = dict(raw["data"])
-    data["roots"] = [r if os.path.isabs(r) else os.path.normpath(os.path.join(base, r)) for r in data["roots"]]
+    data = resolve_data(raw["data"], path)
     t = raw.get("train", {})
     return JointConfig(
         codec=raw["codec"], scale=int(raw.get("scale", 2)),

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import DataConfig
+from .config import DataConfig, resolve_data
 
 
 @dataclass(frozen=True)
@@ -51,9 +51,7 @@ class ModifyConfig:
 
 
 def load_modify_config(raw: dict, path: str) -> ModifyConfig:
-    base = os.path.dirname(os.path.dirname(os.path.abspath(path)))
-    data = dict(raw["data"])
-    data["roots"] = [r if os.path.isabs(r) else os.path.normpath(os.path.join(base, r)) for r in data["roots"]]
+    data = resolve_data(raw["data"], path)
     keys = {k: v for k, v in raw.items() if k not in ("kind", "data", "train")}
     return ModifyConfig(data=DataConfig(**data), path=os.path.abspath(path), **keys, **raw.get("train", {}))
 
