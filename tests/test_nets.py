@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from conftest import TINY
@@ -119,3 +120,36 @@ def test_default_configs_follow_the_papers() -> None:
     assert count_convs(nets.build("jpegnet")) == 6
     assert nets.build("arcnn").receptive_radius == 9
     assert nets.build("reccnn").receptive_radius == 20
+
+
+def test_residual_comcnn_starts_as_pil_bicubic_downsampling() -> None:
+    """Untrained, the residual ComCNN is exactly Pillow's antialiased bicubic x1/2."""
+    from conftest import smooth_image
+
+    from lbcodec.nets.comcnn import bicubic_half_kernel
+    from lbcodec.resample import resize_bicubic
+
+    assert torch.isclose(bicubic_half_kernel().sum(), torch.tensor(1.0))
+    img = smooth_image(48, 64, noise=0.0)
+    net = nets.build("comcnn", residual=True).eval()
+    with torch.no_grad():
+        y = net(torch.from_numpy(img.transpose(2, 0, 1)[None].copy()).float() / 255)[0].permute(1, 2, 0).numpy()
+    ref = np.clip(resize_bicubic(img, (32, 24)) / 255, 0, 1)
+    assert y.shape == ref.shape
+    np.testing.assert_allclose(y[2:-2, 2:-2], ref[2:-2, 2:-2], atol=1e-5)  # edges: replicate vs renormalised taps
+    assert np.abs(y - ref).max() < 0.02
+
+
+def test_residual_comcnn_shapes_range_and_weights() -> None:
+    net = tiny("comcnn", residual=True)
+    torch.nn.init.normal_(net.body[2][0].weight, std=1.0)
+    with torch.no_grad():
+        y = net(torch.rand(2, 3, 9, 7))
+    assert y.shape == (2, 3, 5, 4) and 0 <= y.min() and y.max() <= 1
+    sd = net.state_dict()
+    assert set(sd) == set(tiny("comcnn").state_dict())  # the fixed kernel is not a weight
+    rebuilt = nets.from_state_dict("comcnn", sd, residual=True).eval()
+    assert rebuilt.config == net.config
+    x = torch.rand(1, 3, 12, 11)
+    with torch.no_grad():
+        assert torch.equal(rebuilt(x), net(x))

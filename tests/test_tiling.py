@@ -96,3 +96,17 @@ def test_self_ensemble_averages_a_net_and_composes_with_tiling() -> None:
     torch.testing.assert_close(tiled, direct, atol=1e-4, rtol=0)
     # a half-size net too: the output axes rotate with the input's
     assert self_ensemble(tiny("comcnn"), x).shape == (1, 3, 10, 7)
+
+
+@pytest.mark.parametrize("tile", [32, 21])
+def test_tiled_equals_whole_residual_comcnn(tile: int) -> None:
+    """The residual ComCNN's fixed 8-tap bicubic path stays inside the receptive radius."""
+    torch.manual_seed(0)
+    net = nets.build("comcnn", in_channels=3, **TINY["comcnn"], residual=True).eval()
+    torch.nn.init.normal_(net.body[2][0].weight, std=0.05)  # the trainable part too, not only bicubic
+    x = torch.rand(1, 3, 70, 53, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        whole = net(x)
+    tiled = run_tiled(net, x, tile=tile)
+    assert tiled.shape == whole.shape == (1, 3, 35, 27)
+    torch.testing.assert_close(tiled, whole, atol=1e-4, rtol=0)

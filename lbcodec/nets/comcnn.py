@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .srcnn import conv_block, fuse_bn, stack_weights
@@ -26,10 +29,18 @@ class ComCNN(nn.Module):
     Odd sizes: 'same' padding with stride 2 gives exactly
     ``ceil(H / 2) x ceil(W / 2)``. :meth:`fuse_bn` folds the BN for inference.
 
+    Residual variant (``residual=True``, beyond the paper): the output is a fixed
+    bicubic (a = -0.5, antialiased, as PIL) downsampling of the input plus the three
+    layers' output, clamped to [0, 1]; the last layer starts at zero, so the untrained
+    net *is* bicubic downsampling and training only moves it where that pays, instead
+    of first having to learn bicubic downsampling approximately (an approximation that
+    adds noise the codec then pays bits for).
+
     Args:
         in_channels: image channels c (3 for RGB, 1 for gray; paper: gray).
         width: filters of the two hidden layers (paper: 64).
         batch_norm: BN after the stride-2 conv (the paper's Fig. 3; True).
+        residual: add the layers to a fixed bicubic downsampling (False: the paper).
 
     Shape: ``N x C x H x W`` float32 in [0, 1] -> ``N x C x ceil(H/2) x ceil(W/2)``
     float32 in (0, 1).
@@ -40,16 +51,25 @@ class ComCNN(nn.Module):
     #: 1 (conv1) + 1 (stride-2 conv, input pixels) + 2 (conv3 at half size).
     receptive_radius: int = 4
 
-    def __init__(self, in_channels: int = 3, width: int = 64, batch_norm: bool = True) -> None:
+    def __init__(self, in_channels: int = 3, width: int = 64, batch_norm: bool = True,
+                 residual: bool = False) -> None:
         super().__init__()
         self.config: dict[str, Any] = dict(
-            in_channels=in_channels, width=width, batch_norm=batch_norm
+            in_channels=in_channels, width=width, batch_norm=batch_norm, residual=residual
         )
         self.body = nn.Sequential(
             conv_block(in_channels, width, 3),
             conv_block(width, width, 3, stride=2, bn=batch_norm),
             conv_block(width, in_channels, 3, relu=False),
         )
+        self.residual = residual
+        if residual:
+            last = self.body[2][0] if isinstance(self.body[2], nn.Sequential) else self.body[2]
+            nn.init.zeros_(last.weight)
+            if last.bias is not None:
+                nn.init.zeros_(last.bias)
+            # not persistent: the kernel is a constant, so weights files stay those of the paper's net
+            self.register_buffer("down_kernel", bicubic_half_kernel(), persistent=False)
 
     @classmethod
     def config_from_state_dict(cls, sd: Mapping[str, Tensor]) -> dict[str, Any]:
@@ -69,4 +89,32 @@ class ComCNN(nn.Module):
         return self
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.sigmoid(self.body(x))
+        if not self.residual:
+            return torch.sigmoid(self.body(x))
+        return (downsample_half(x, self.down_kernel) + self.body(x)).clamp(0, 1)
+
+
+def _cubic(t: float, a: float = -0.5) -> float:
+    t = abs(t)
+    if t <= 1:
+        return (a + 2) * t**3 - (a + 3) * t**2 + 1
+    if t < 2:
+        return a * t**3 - 5 * a * t**2 + 8 * a * t - 4 * a
+    return 0.0
+
+
+def bicubic_half_kernel() -> Tensor:
+    """The 8 taps of PIL's antialiased bicubic filter for a factor-2 reduction."""
+    taps = [_cubic((i - 3.5) / 2) for i in range(8)]
+    total = math.fsum(taps)
+    return torch.tensor([t / total for t in taps], dtype=torch.float32)
+
+
+def downsample_half(x: Tensor, kernel: Tensor) -> Tensor:
+    """Separable factor-2 bicubic reduction, edge pixels replicated: H x W -> ceil(H/2) x ceil(W/2)."""
+    n, c, h, w = x.shape
+    k = kernel.to(x)
+    x = F.pad(x, (3, 3 + w % 2, 3, 3 + h % 2), mode="replicate")
+    x = F.conv2d(x.reshape(n * c, 1, *x.shape[2:]), k.view(1, 1, 1, 8), stride=(1, 2))
+    x = F.conv2d(x, k.view(1, 1, 8, 1), stride=(2, 1))
+    return x.reshape(n, c, *x.shape[2:])

@@ -218,7 +218,8 @@ def train_joint(cfg: JointConfig, log: Callable[[str], None], run_dir: str, devi
         opt.zero_grad()
         loss.backward()
         opt.step()
-    log(f"ComCNN warm start: {cfg.init_steps} steps, mse {float(loss.detach()):.5f}")
+    if cfg.init_steps:
+        log(f"ComCNN warm start: {cfg.init_steps} steps, mse {float(loss.detach()):.5f}")
 
     def code(compact: np.ndarray, full_pixels: int) -> np.ndarray:
         """Real codec round trip: at the median quality, or under rate control at ``val_bpp``."""
@@ -255,6 +256,14 @@ def train_joint(cfg: JointConfig, log: Callable[[str], None], run_dir: str, devi
         return float(np.mean(ours)), float(np.mean(base))
 
     history = []
+    start_gain = None
+    if cfg.init_post or cfg.pre.arch_config.get("residual"):
+        # what training starts from is already a pipeline (bicubic and/or a trained RecCNN):
+        # the trained pair has to beat it, not only bicubic
+        ours, base = evaluate()
+        start_gain = ours - base
+        history.append({"iteration": 0, "val_psnr": ours, "val_psnr_bicubic_codec": base, "val_bpp": cfg.val_bpp})
+        log(f"start: validation {ours:.2f} dB vs bicubic+codec {base:.2f} dB ({start_gain:+.2f})")
     for t in range(1, cfg.outer + 1):
         # 1. real codec on the current compact images
         with torch.inference_mode():
@@ -309,6 +318,8 @@ def train_joint(cfg: JointConfig, log: Callable[[str], None], run_dir: str, devi
     result = {"history": history, "seconds": seconds, "gain": gain, "published": False}
     if publish and gain <= 0:
         log(f"not publishing: the pipeline is {gain:+.2f} dB against bicubic downsampling with the same codec")
+    elif publish and start_gain is not None and gain <= start_gain:
+        log(f"not publishing: {gain:+.2f} dB is no better than where training started ({start_gain:+.2f} dB)")
     elif publish:
         result["published"] = True
         prov = {
