@@ -13,6 +13,7 @@ import math
 import os
 from dataclasses import replace
 from itertools import pairwise
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -654,8 +655,9 @@ def joint_config(tmp_path: Path, root: Path, **train_kw) -> JointConfig:
 
 
 def _check_joint_result(result: dict, cfg: JointConfig, wdir: Path, run_dir: Path) -> None:
-    assert len(result["history"]) == cfg.outer
-    for t, h in enumerate(result["history"], 1):
+    starts = cfg.init_post is not None or cfg.pre.arch_config.get("residual", False)
+    assert len(result["history"]) == cfg.outer + starts  # iteration 0: where training started
+    for t, h in enumerate(result["history"], 0 if starts else 1):
         assert h["iteration"] == t and h["val_bpp"] == cfg.val_bpp
         assert math.isfinite(h["val_psnr"]) and math.isfinite(h["val_psnr_bicubic_codec"])
         assert 15 < h["val_psnr_bicubic_codec"] < 60
@@ -861,3 +863,24 @@ def test_relative_roots_start_at_the_parent_of_configs_at_any_depth(tmp_path: Pa
     for f in sorted((REPO / "configs" / "experiments").glob("*.json")):
         cfg = load_config(str(f))
         assert all(r.startswith(str(REPO.parent)) and "/configs" not in r for r in cfg.data.roots), f
+
+
+def test_train_joint_does_not_publish_what_does_not_beat_its_start(
+    tmp_path: Path, joint_folder: Path, wdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A residual ComCNN starts as bicubic downsampling (and RecCNN may start trained): the
+    pair must beat that starting pipeline, not only bicubic + the codec."""
+    import lbcodec.metrics
+
+    monkeypatch.setattr(lbcodec.metrics, "psnr", _fake_psnr(32.0, 30.0))  # +2 dB at the start and after
+    cfg = joint_config(tmp_path, joint_folder, init_steps=0, rec_steps=1, com_steps=1, rate_weight=0.0,
+                       val_bpp=None)
+    cfg = dataclasses.replace(cfg, pre=dataclasses.replace(cfg.pre, arch_config={**cfg.pre.arch_config,
+                                                                                 "residual": True}))
+    log: list[str] = []
+    run_dir = tmp_path / "run"
+    result = train_joint(cfg, log.append, str(run_dir), weights_dir=str(wdir), publish=True)
+    assert result["history"][0]["iteration"] == 0 and result["gain"] == pytest.approx(2.0)
+    assert not result["published"]
+    assert any("no better than where training started" in m for m in log)
+    _check_joint_result(result, cfg, wdir, run_dir)
