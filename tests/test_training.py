@@ -884,3 +884,18 @@ def test_train_joint_does_not_publish_what_does_not_beat_its_start(
     assert not result["published"]
     assert any("no better than where training started" in m for m in log)
     _check_joint_result(result, cfg, wdir, run_dir)
+
+
+def test_train_joint_through_the_differentiable_jpeg(tmp_path: Path, joint_folder: Path, wdir: Path) -> None:
+    cfg = joint_config(tmp_path, joint_folder, init_steps=0, rec_steps=1, com_steps=2, emulator="diffjpeg")
+    cfg = dataclasses.replace(cfg, pre=dataclasses.replace(cfg.pre, arch_config={**cfg.pre.arch_config,
+                                                                                 "residual": True}))
+    result = train_joint(cfg, lambda m: None, str(tmp_path / "run"), weights_dir=str(wdir), publish=False)
+    assert [h["iteration"] for h in result["history"]] == [0, 1]
+    assert all(math.isfinite(h["val_psnr"]) for h in result["history"])
+    # the ComCNN moved: its last layer started at zero
+    com = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["com"]
+    assert com["body.2.0.weight"].abs().sum() > 0
+    with pytest.raises(ValueError, match="emulator"):
+        bad = dataclasses.replace(cfg, emulator="nope")
+        train_joint(bad, lambda m: None, str(tmp_path / "run2"), weights_dir=str(wdir), publish=False)

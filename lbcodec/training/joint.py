@@ -51,6 +51,9 @@ class JointConfig:
     lr: float = 1e-3
     lr_final: float = 1e-5
     ste: bool = True
+    #: beyond the paper: "diffjpeg" codes ComCNN's output with the differentiable JPEG in the
+    #: forward pass (JPEG only; gradients see the quantisation), in place of ``ste``
+    emulator: str | None = None
     #: beyond the paper: a published post model to start RecCNN from (easy-to-hard transfer)
     init_post: str | None = None
     #: beyond the paper: Lagrangian rate term for ComCNN, in MSE per real bit per compact pixel
@@ -116,17 +119,23 @@ def _codec_roundtrip(coder, batch_u8: np.ndarray, qualities: np.ndarray) -> np.n
     return out
 
 
-def _proxy_bpp(c, quality: float):
-    """Differentiable JPEG coefficient cost of compact images ``c``, bits per compact pixel."""
-    from .diffjpeg import rate_proxy
-
-    n, _, h, w = c.shape
+def _pad16(c):
+    """Replicate-pad an N x C x H x W batch to multiples of 16 (the differentiable JPEG's MCU)."""
+    h, w = c.shape[2:]
     ph, pw = -h % 16, -w % 16
     if ph or pw:
         import torch.nn.functional as F
 
         c = F.pad(c, (0, pw, 0, ph), mode="replicate")
-    return rate_proxy(c.clamp(0, 1), int(round(quality))) / (h * w)
+    return c
+
+
+def _proxy_bpp(c, quality: float):
+    """Differentiable JPEG coefficient cost of compact images ``c``, bits per compact pixel."""
+    from .diffjpeg import rate_proxy
+
+    h, w = c.shape[2:]
+    return rate_proxy(_pad16(c).clamp(0, 1), int(round(quality))) / (h * w)
 
 
 def _calibrate_rate(coder, crops: np.ndarray, scale: int, quality: float, log: Callable[[str], None]) -> float:
@@ -295,7 +304,14 @@ def train_joint(cfg: JointConfig, log: Callable[[str], None], run_dir: str, devi
             idx = batch_idx([t, 3, s])
             x = _to_t(crops[idx]).to(dev)
             c = c_raw = com(x)
-            if cfg.ste:
+            if cfg.emulator == "diffjpeg":
+                from .diffjpeg import diff_jpeg
+
+                q = int(round(float(np.random.default_rng([cfg.seed, t, 4, s]).choice(qs))))
+                c = diff_jpeg(_pad16(c), q)[0][..., : c.shape[2], : c.shape[3]]
+            elif cfg.emulator is not None:
+                raise ValueError(f"unknown emulator {cfg.emulator!r} (None or 'diffjpeg')")
+            elif cfg.ste:
                 real = _codec_roundtrip(coder, _to_u8(c), rng.choice(qs, len(idx)))
                 c = c + (_to_t(real).to(dev) - c).detach()
             loss = F.mse_loss(rec(resize_torch(c, (w, h))), x)
@@ -324,7 +340,9 @@ def train_joint(cfg: JointConfig, log: Callable[[str], None], run_dir: str, devi
         result["published"] = True
         prov = {
             "config": os.path.relpath(cfg.path) if cfg.path else None,
-            "algorithm": "paper 002 Algorithm 1 (alternating), " + ("with straight-through real codec" if cfg.ste
+            "algorithm": "paper 002 Algorithm 1 (alternating), " + (
+                "ComCNN through a differentiable JPEG" if cfg.emulator == "diffjpeg" else
+                "with straight-through real codec" if cfg.ste
                                                                    else "as published"),
             "data": {"roots": [os.path.basename(r) for r in cfg.data.roots], "crops": int(len(crops)),
                      "crop": cfg.crop, "qualities": [float(qs.min()), float(np.median(qs)), float(qs.max())]},
