@@ -899,3 +899,20 @@ def test_train_joint_through_the_differentiable_jpeg(tmp_path: Path, joint_folde
     with pytest.raises(ValueError, match="emulator"):
         bad = dataclasses.replace(cfg, emulator="nope")
         train_joint(bad, lambda m: None, str(tmp_path / "run2"), weights_dir=str(wdir), publish=False)
+
+
+def test_he_init_starts_a_residual_net_as_identity_with_live_features() -> None:
+    from lbcodec.training.trainer import he_init
+
+    torch.manual_seed(0)
+    net = nets.build("reccnn", in_channels=3, width=16, depth=8, batch_norm=False).eval()
+    he_init(net)
+    x = torch.rand(1, 3, 24, 24)
+    assert torch.equal(net(x), x)  # the zeroed last conv: identity at the start
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    h = x
+    for m in convs[:-1]:  # He init keeps the features' scale through depth (no vanishing)
+        h = torch.relu(m(h))
+    assert h.std() > 0.2 * x.std()  # torch default init: about 0.1
+    with pytest.raises(ValueError, match="init"):
+        he_init(net, "xavier")

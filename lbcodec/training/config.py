@@ -45,6 +45,10 @@ class TrainConfig:
     seed: int = 0
     val_every: int = 500
     threads: int | None = None
+    #: None: torch's default initialisation; "he": He et al. (fan-in, ReLU) for every conv but
+    #: the last, which starts at zero so that a residual net starts as the identity. Deep plain
+    #: nets (12 x 48) stay stuck at the identity from torch's default initialisation.
+    init: str | None = None
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,23 @@ def lr_at(step: int, steps: int, lr: float, lr_final: float) -> float:
     return lr_final + 0.5 * (lr - lr_final) * (1 + math.cos(math.pi * t))
 
 
+def he_init(net, kind: str = "he") -> None:
+    """He et al. initialisation of every conv but the last, which is zeroed (see TrainConfig.init)."""
+    import torch
+
+    if kind != "he":
+        raise ValueError(f"unknown init {kind!r} (None or 'he')")
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    with torch.no_grad():
+        for m in convs[:-1]:
+            torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            if m.bias is not None:
+                m.bias.zero_()
+        convs[-1].weight.zero_()
+        if convs[-1].bias is not None:
+            convs[-1].bias.zero_()
+
+
 def _batch(ps: PatchSet, seed: int, step: int, size: int):
     import torch
 
@@ -114,6 +131,8 @@ def train(
         torch.set_num_threads(tc.threads)
     torch.manual_seed(tc.seed)
     net = nets.build(cfg.arch, **cfg.arch_config).to(dev)
+    if tc.init is not None:
+        he_init(net, tc.init)
     if cfg.init_from:
         net.load_state_dict(zoo.load_state_dict(cfg.init_from), strict=True)
     opt = torch.optim.Adam(net.parameters(), lr=tc.lr)
@@ -193,6 +212,7 @@ def publish_result(cfg: Config, result: TrainResult, best_state: dict, ps: Patch
         "device": device,
         "time_s": round(result.seconds, 1),
         "init_from": cfg.init_from,
+        "init": tc.init,
         "validation": {
             "metric": "psnr_gain_db",
             "dataset": f"every {cfg.data.holdout_every}th training image held out, {cfg.data.val_crop}px crops, "
