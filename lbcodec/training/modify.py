@@ -44,6 +44,13 @@ class ModifyConfig:
     lr: float = 2e-4
     lr_final: float = 1e-5
     rate_weight: float = 1.0
+    #: "hinge" (w * relu(R(M(x)) / R(x) - 1): never spend more bits than the original) or
+    #: "lagrangian" (beyond: w * estimated real bpp of M(x), the proxy calibrated against real
+    #: JPEG, w in MS-SSIM per bpp): saving bits pays, as it does under rate control
+    rate_mode: str = "hinge"
+    #: None: torch's default init; "he": He init with a zeroed last conv, so Modify-Net starts
+    #: as the identity (validation gain exactly 0) and training can only be kept if it helps
+    init: str | None = None
     val_bpp: float = 0.3
     bpp_range: list | None = None
     seed: int = 0
@@ -106,6 +113,22 @@ def train_modify(cfg: ModifyConfig, log: Callable[[str], None], device: str = "c
     log(f"{len(crops)} crops of {cfg.crop}px, {len(val)} validation images; jpeg qualities for bpp "
         f"{cfg.data.bpps}: {qs.min():.0f}-{qs.max():.0f} (median {np.median(qs):.0f}); emulator {cfg.emulator}")
     net = nets.build("modifynet", **cfg.arch_config).to(device)
+    if cfg.init is not None:
+        from .trainer import he_init
+
+        he_init(net, cfg.init)
+    if cfg.rate_mode not in ("hinge", "lagrangian"):
+        raise ValueError(f"unknown rate_mode {cfg.rate_mode!r} (hinge or lagrangian)")
+    bits_per_proxy = 1.0
+    if cfg.rate_mode == "lagrangian":
+        from .joint import _calibrate_rate
+
+        bits_per_proxy = _calibrate_rate(jpeg, crops, 1, float(np.median(qs)), log)
+    best = {"score": -float("inf"), "state": None, "step": 0}
+
+    def keep_best(v: float, step) -> None:
+        if np.isfinite(v) and v > best["score"]:
+            best.update(score=v, step=step, state={k: t.detach().clone() for k, t in net.state_dict().items()})
 
     def validate() -> float:
         gains = []
@@ -143,13 +166,18 @@ def train_modify(cfg: ModifyConfig, log: Callable[[str], None], device: str = "c
             out, rate = diff_jpeg(m, q)
             with torch.no_grad():
                 _, rate0 = diff_jpeg(x, q)
-            loss = (1 - ms_ssim(out, x, data_range=1.0, win_size=7)) + cfg.rate_weight * F.relu(rate / rate0 - 1).mean()
+            if cfg.rate_mode == "hinge":
+                rate_term = F.relu(rate / rate0 - 1).mean()
+            else:  # estimated real bits per pixel
+                rate_term = bits_per_proxy * rate.mean() / (m.shape[2] * m.shape[3])
+            loss = (1 - ms_ssim(out, x, data_range=1.0, win_size=7)) + cfg.rate_weight * rate_term
             opt.zero_grad()
             loss.backward()
             opt.step()
             if (s + 1) % 250 == 0 or s + 1 == cfg.steps:  # validate
                 v = validate()
                 history.append({"step": s + 1, "loss": float(loss.detach()), "val_msssim_gain": v})
+                keep_best(v, s + 1)
                 log(f"modifynet step {s + 1}/{cfg.steps} loss {float(loss.detach()):.4f} "
                     f"rate ratio {float((rate / rate0).mean().detach()):.3f} val MS-SSIM gain {v:+.4f}")
     elif cfg.emulator == "jpegnet":
@@ -182,12 +210,16 @@ def train_modify(cfg: ModifyConfig, log: Callable[[str], None], device: str = "c
             v = validate()
             history.append({"stage": stage, "jpegnet_mse": float(eloss.detach()), "loss": float(loss.detach()),
                             "val_msssim_gain": v})
+            keep_best(v, f"stage {stage}")
             log(f"stage {stage}: JPEG-Net mse {float(eloss.detach()):.5f}, Modify-Net mse {float(loss.detach()):.5f}, "
                 f"val MS-SSIM gain {v:+.4f}")
     else:
         raise ValueError(f"unknown emulator {cfg.emulator!r}")
     seconds = time.perf_counter() - t0
-    score = history[-1]["val_msssim_gain"]
+    # the best validated state, not merely the last one
+    score = best["score"] if best["state"] is not None else history[-1]["val_msssim_gain"]
+    if best["state"] is not None:
+        net.load_state_dict(best["state"])
     published = bool(publish and score > 0)
     if publish and not published:
         log(f"not publishing: MS-SSIM gain {score:+.4f} at {cfg.val_bpp} bpp is not positive")
@@ -197,8 +229,9 @@ def train_modify(cfg: ModifyConfig, log: Callable[[str], None], device: str = "c
             "algorithm": f"paper 001, emulator {cfg.emulator}",
             "data": {"roots": [os.path.basename(r) for r in cfg.data.roots], "crops": int(len(crops)),
                      "crop": cfg.crop, "qualities": [float(qs.min()), float(np.median(qs)), float(qs.max())]},
-            "steps": cfg.steps, "batch": cfg.batch,
-            "loss": "1 - MS-SSIM + rate hinge" if cfg.emulator == "diffjpeg" else "MSE through JPEG-Net",
+            "steps": cfg.steps, "best_step": best["step"], "batch": cfg.batch, "init": cfg.init,
+            "loss": (f"1 - MS-SSIM + {cfg.rate_weight} x rate ({cfg.rate_mode})" if cfg.emulator == "diffjpeg"
+                     else "MSE through JPEG-Net"),
             "device": device, "time_s": round(seconds, 1), "seed": cfg.seed,
             "validation": {"metric": f"ms_ssim_gain_at_{cfg.val_bpp}_bpp_vs_plain_jpeg",
                            "dataset": f"every {cfg.data.holdout_every}th training image held out, "
