@@ -141,14 +141,17 @@ def _proxy_bpp(c, quality: float):
 def _calibrate_rate(coder, crops: np.ndarray, scale: int, quality: float, log: Callable[[str], None]) -> float:
     """Real bits per proxy bit, on bicubic-downsampled training crops at ``quality``.
 
-    Crops are tiled 4 x 4 into mosaics and the size of a flat image of the same size is
-    subtracted, so that headers and tables do not count as coefficient bits."""
+    Crops are tiled k x k (k = 4 from 16 crops on, fewer below) into mosaics and the size
+    of a flat image of the same size is subtracted, so that headers and tables do not count
+    as coefficient bits."""
+    import math
+
     from ..resample import resize_bicubic_u8
 
-    k = 4
+    if len(crops) == 0:
+        raise ValueError("the rate calibration needs training crops")
+    k = max(1, min(4, math.isqrt(min(len(crops), 64))))
     n = (min(len(crops), 64) // (k * k)) * k * k
-    if n == 0:
-        raise ValueError("the rate calibration needs at least 16 training crops")
     h, w, ch = crops.shape[1:]
     mosaics = crops[:n].reshape(-1, k, k, h, w, ch).transpose(0, 1, 3, 2, 4, 5).reshape(-1, k * h, k * w, ch)
     compact = np.stack([resize_bicubic_u8(im, (-(-k * w // scale), -(-k * h // scale))) for im in mosaics])

@@ -52,6 +52,7 @@ class ModifyConfig:
     #: as the identity (validation gain exactly 0) and training can only be kept if it helps
     init: str | None = None
     val_bpp: float = 0.3
+    val_every: int = 250
     bpp_range: list | None = None
     seed: int = 0
     path: str = ""
@@ -174,7 +175,7 @@ def train_modify(cfg: ModifyConfig, log: Callable[[str], None], device: str = "c
             opt.zero_grad()
             loss.backward()
             opt.step()
-            if (s + 1) % 250 == 0 or s + 1 == cfg.steps:  # validate
+            if (s + 1) % cfg.val_every == 0 or s + 1 == cfg.steps:  # validate
                 v = validate()
                 history.append({"step": s + 1, "loss": float(loss.detach()), "val_msssim_gain": v})
                 keep_best(v, s + 1)
