@@ -23,6 +23,8 @@ NETS = [
     ("arcnn", {}, "none", "jpeg"),
     ("arcnn", {"kernels": [9, 7, 3, 1, 5], "widths": [64, 32, 16, 16]}, "none", "jpeg2000"),
     ("reccnn", {}, "comcnn", "jpeg"),
+    ("reccnn", {"width": 32, "depth": 10, "batch_norm": False}, "downsample", "webp"),
+    ("reccnn", {"width": 48, "depth": 12, "batch_norm": False}, "downsample", "avif"),
     ("attention", {}, "none", "heif"),
     ("attention", {"n_blocks": 30, "width": 64, "reduction": 16}, "none", "avif"),
     ("comcnn", {}, "comcnn", "jpeg"),
