@@ -22,7 +22,9 @@ b kodak-ds2-j2k      --codecs jpeg2000 --methods downsample        --posts auto,
 b kodak-heif-none-large --codecs heif  --methods none              --posts auto,attention-heif-none,none --bpp 0.15
 b kodak-avif-none-large --codecs avif  --methods none              --posts auto,attention-avif-none,none --bpp 0.2
 b kodak-webp-none-large --codecs webp  --methods none              --posts auto,attention-webp-none,none --bpp 0.2
+b kodak-jpegxl-none-large --codecs jpegxl --methods none           --posts auto,attention-jpegxl-none,none --bpp 0.3
 python scripts/make_results.py results/kodak-core results/kodak-full results/kodak-srcnn results/kodak-jpeg-comcnn results/kodak-arcnn \
   results/kodak-heif-att results/kodak-avif-none results/kodak-webp-none results/kodak-jpegxl-none \
   results/kodak-j2k-none results/kodak-ds2-posts results/kodak-ds2-codecs results/kodak-ds2-j2k \
-  results/kodak-heif-none-large results/kodak-avif-none-large results/kodak-webp-none-large results/kodak-speed --results "$RESULTS"
+  results/kodak-heif-none-large results/kodak-avif-none-large results/kodak-webp-none-large \
+  results/kodak-jpegxl-none-large results/kodak-speed --results "$RESULTS"
