@@ -38,18 +38,10 @@ from lbcodec.training.data import (
 )
 from lbcodec.training.diffjpeg import chroma_table, diff_jpeg, rate_proxy
 from lbcodec.training.diffops import resize_matrix, resize_torch
-from lbcodec.training.joint import (
-    JointConfig,
-    NetSpec,
-    _calibrate_rate,
-    _lr,
-    _proxy_bpp,
-    load_joint_config,
-    train_joint,
-    zero_init_last,
-)
+from lbcodec.training.diffjpeg import calibrate_rate, proxy_bpp
+from lbcodec.training.joint import JointConfig, NetSpec, _lr, load_joint_config, train_joint
 from lbcodec.training.modify import ModifyConfig, load_modify_config, train_modify
-from lbcodec.training.trainer import lr_at, publish_result, train, validate
+from lbcodec.training.trainer import lr_at, zero_init_last, publish_result, train, validate
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_FILES = sorted((REPO / "configs").rglob("*.json"))  # shipped models and configs/experiments
@@ -604,28 +596,28 @@ def test_proxy_bpp_pads_any_size_and_is_differentiable() -> None:
     img = to_t(photo_like(40, 54, seed=8))
     for h, w in ((40, 54), (17, 33), (32, 48), (9, 9)):
         c = img[:, :, :h, :w].clone().requires_grad_(True)
-        bpp = _proxy_bpp(c, 50)
+        bpp = proxy_bpp(c, 50)
         assert bpp.shape == (1,) and torch.isfinite(bpp).all() and float(bpp.detach()) > 0
         bpp.sum().backward()
         assert c.grad is not None and c.grad.abs().sum() > 0
     c = img[:, :, :32, :48]  # multiple of 16: no padding, plain bits per pixel
-    assert float(_proxy_bpp(c, 50)) == pytest.approx(float(rate_proxy(c, 50)) / (32 * 48))
+    assert float(proxy_bpp(c, 50)) == pytest.approx(float(rate_proxy(c, 50)) / (32 * 48))
     c = img[:, :, :17, :33]
     padded = torch.nn.functional.pad(c, (0, 15, 0, 15), mode="replicate")
-    assert float(_proxy_bpp(c, 50)) == pytest.approx(float(rate_proxy(padded, 50)) / (17 * 33))
-    assert float(_proxy_bpp(c, 80)) > float(_proxy_bpp(c, 20))
+    assert float(proxy_bpp(c, 50)) == pytest.approx(float(rate_proxy(padded, 50)) / (17 * 33))
+    assert float(proxy_bpp(c, 80)) > float(proxy_bpp(c, 20))
 
 
 def test_calibrate_rate_jpeg() -> None:
     crops = np.stack([photo_like(32, 32, seed=100 + i) for i in range(16)])
     messages: list[str] = []
-    ratio = _calibrate_rate(get_codec("jpeg"), crops, 2, 50.0, messages.append)
+    ratio = calibrate_rate(get_codec("jpeg"), crops, 2, 50.0, messages.append)
     assert math.isfinite(ratio) and 0.05 < ratio < 20
     assert len(messages) == 1 and messages[0].startswith("rate proxy:")
-    few = _calibrate_rate(get_codec("jpeg"), crops[:5], 2, 50.0, messages.append)  # 2 x 2 mosaics
+    few = calibrate_rate(get_codec("jpeg"), crops[:5], 2, 50.0, messages.append)  # 2 x 2 mosaics
     assert math.isfinite(few) and 0.05 < few < 20
     with pytest.raises(ValueError, match="needs training crops"):
-        _calibrate_rate(get_codec("jpeg"), crops[:0], 2, 50.0, messages.append)
+        calibrate_rate(get_codec("jpeg"), crops[:0], 2, 50.0, messages.append)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,9 @@ Forward pass = what libjpeg does, up to chroma resampling details: RGB -> YCbCr 
 for the quality, rounding, de-quantization, inverse DCT, chroma upsampling, YCbCr -> RGB,
 clipping. Rounding and clipping pass gradients straight through (identity), the usual
 straight-through estimator. :func:`rate_proxy` is a differentiable stand-in for the
-entropy-coded size: the sum of log2(1 + |quantized coefficient|).
+entropy-coded size: the sum of log2(1 + |quantized coefficient|); :func:`proxy_bpp` pads any
+size and divides by the pixels, and :func:`calibrate_rate` measures real bits per proxy bit
+against a real codec, so that the proxy can stand in for a file's bpp in a loss.
 
 Array contract: ``N x 3 x H x W`` float tensors in [0, 1], H and W multiples of 16.
 """
@@ -13,6 +15,7 @@ Array contract: ``N x 3 x H x W`` float tensors in [0, 1], H and W multiples of 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -92,3 +95,49 @@ def diff_jpeg(x, quality: int):
 
 def rate_proxy(x, quality: int):
     return diff_jpeg(x, quality)[1]
+
+
+# -- the proxy as a rate estimate (joint ComCNN training, Modify-Net) ----------------------
+
+
+def pad16(c):
+    """Replicate-pad an N x C x H x W batch to multiples of 16 (the differentiable JPEG's MCU)."""
+    h, w = c.shape[2:]
+    ph, pw = -h % 16, -w % 16
+    if ph or pw:
+        import torch.nn.functional as F
+
+        c = F.pad(c, (0, pw, 0, ph), mode="replicate")
+    return c
+
+
+def proxy_bpp(c, quality: float):
+    """Differentiable JPEG coefficient cost of compact images ``c``, bits per compact pixel."""
+    h, w = c.shape[2:]
+    return rate_proxy(pad16(c).clamp(0, 1), int(round(quality))) / (h * w)
+
+
+def calibrate_rate(coder, crops: np.ndarray, scale: int, quality: float, log: Callable[[str], None]) -> float:
+    """Real bits per proxy bit, on bicubic-downsampled training crops at ``quality``.
+
+    Crops are tiled k x k (k = 4 from 16 crops on, fewer below) into mosaics and the size
+    of a flat image of the same size is subtracted, so that headers and tables do not count
+    as coefficient bits."""
+    import torch
+
+    from ..resample import resize_bicubic_u8
+
+    if len(crops) == 0:
+        raise ValueError("the rate calibration needs training crops")
+    k = max(1, min(4, math.isqrt(min(len(crops), 64))))
+    n = (min(len(crops), 64) // (k * k)) * k * k
+    h, w, ch = crops.shape[1:]
+    mosaics = crops[:n].reshape(-1, k, k, h, w, ch).transpose(0, 1, 3, 2, 4, 5).reshape(-1, k * h, k * w, ch)
+    compact = np.stack([resize_bicubic_u8(im, (-(-k * w // scale), -(-k * h // scale))) for im in mosaics])
+    flat = np.full_like(compact[0], 128)
+    header = len(coder.encode(flat, quality))
+    px = compact.shape[1] * compact.shape[2]
+    real = float(np.mean([(len(coder.encode(im, quality)) - header) * 8 / px for im in compact]))
+    proxy = float(proxy_bpp(torch.from_numpy(compact.transpose(0, 3, 1, 2).copy()).float() / 255.0, quality).mean())
+    log(f"rate proxy: {proxy:.3f} proxy bits vs {real:.3f} real bits per compact pixel at quality {quality:.0f}")
+    return real / max(proxy, 1e-9)

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import DataConfig, resolve_data
+from .diffjpeg import calibrate_rate, pad16, proxy_bpp
+from .trainer import zero_init_last
 
 
 @dataclass(frozen=True)
@@ -77,21 +79,6 @@ def load_joint_config(raw: dict, path: str) -> JointConfig:
     )
 
 
-def zero_init_last(net) -> None:
-    """Zero the last convolution of a residual net so that it starts as the identity.
-
-    Beyond the paper (which initialises every layer as He et al.): a 20-layer residual
-    net with batch norm otherwise starts far from the identity and, in a short CPU run,
-    ends worse than its own input.
-    """
-    import torch
-
-    last = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)][-1]
-    torch.nn.init.zeros_(last.weight)
-    if last.bias is not None:
-        torch.nn.init.zeros_(last.bias)
-
-
 def _lr(step: int, steps: int, lr: float, lr_final: float) -> float:
     return lr * (lr_final / lr) ** (min(step, steps) / max(1, steps))  # exponential decay, as the paper
 
@@ -117,51 +104,6 @@ def _codec_roundtrip(coder, batch_u8: np.ndarray, qualities: np.ndarray) -> np.n
     for i, (img, q) in enumerate(zip(batch_u8, qualities)):
         out[i] = coder.decode(coder.encode(img, float(q)), channels=img.shape[2])
     return out
-
-
-def _pad16(c):
-    """Replicate-pad an N x C x H x W batch to multiples of 16 (the differentiable JPEG's MCU)."""
-    h, w = c.shape[2:]
-    ph, pw = -h % 16, -w % 16
-    if ph or pw:
-        import torch.nn.functional as F
-
-        c = F.pad(c, (0, pw, 0, ph), mode="replicate")
-    return c
-
-
-def _proxy_bpp(c, quality: float):
-    """Differentiable JPEG coefficient cost of compact images ``c``, bits per compact pixel."""
-    from .diffjpeg import rate_proxy
-
-    h, w = c.shape[2:]
-    return rate_proxy(_pad16(c).clamp(0, 1), int(round(quality))) / (h * w)
-
-
-def _calibrate_rate(coder, crops: np.ndarray, scale: int, quality: float, log: Callable[[str], None]) -> float:
-    """Real bits per proxy bit, on bicubic-downsampled training crops at ``quality``.
-
-    Crops are tiled k x k (k = 4 from 16 crops on, fewer below) into mosaics and the size
-    of a flat image of the same size is subtracted, so that headers and tables do not count
-    as coefficient bits."""
-    import math
-
-    from ..resample import resize_bicubic_u8
-
-    if len(crops) == 0:
-        raise ValueError("the rate calibration needs training crops")
-    k = max(1, min(4, math.isqrt(min(len(crops), 64))))
-    n = (min(len(crops), 64) // (k * k)) * k * k
-    h, w, ch = crops.shape[1:]
-    mosaics = crops[:n].reshape(-1, k, k, h, w, ch).transpose(0, 1, 3, 2, 4, 5).reshape(-1, k * h, k * w, ch)
-    compact = np.stack([resize_bicubic_u8(im, (-(-k * w // scale), -(-k * h // scale))) for im in mosaics])
-    flat = np.full_like(compact[0], 128)
-    header = len(coder.encode(flat, quality))
-    px = compact.shape[1] * compact.shape[2]
-    real = float(np.mean([(len(coder.encode(im, quality)) - header) * 8 / px for im in compact]))
-    proxy = float(_proxy_bpp(_to_t(compact), quality).mean())
-    log(f"rate proxy: {proxy:.3f} proxy bits vs {real:.3f} real bits per compact pixel at quality {quality:.0f}")
-    return real / max(proxy, 1e-9)
 
 
 def _to_t(a: np.ndarray):
@@ -217,7 +159,7 @@ def train_joint(cfg: JointConfig, log: Callable[[str], None], run_dir: str, devi
         zero_init_last(rec)
     rate_scale = 0.0
     if cfg.rate_weight:
-        rate_scale = cfg.rate_weight * _calibrate_rate(coder, crops, cfg.scale, float(np.median(qs)), log)
+        rate_scale = cfg.rate_weight * calibrate_rate(coder, crops, cfg.scale, float(np.median(qs)), log)
 
     def batch_idx(step_key: list[int]) -> np.ndarray:
         return np.random.default_rng([cfg.seed, *step_key]).integers(0, len(crops), cfg.batch)
@@ -311,7 +253,7 @@ def train_joint(cfg: JointConfig, log: Callable[[str], None], run_dir: str, devi
                 from .diffjpeg import diff_jpeg
 
                 q = int(round(float(np.random.default_rng([cfg.seed, t, 4, s]).choice(qs))))
-                c = diff_jpeg(_pad16(c), q)[0][..., : c.shape[2], : c.shape[3]]
+                c = diff_jpeg(pad16(c), q)[0][..., : c.shape[2], : c.shape[3]]
             elif cfg.emulator is not None:
                 raise ValueError(f"unknown emulator {cfg.emulator!r} (None or 'diffjpeg')")
             elif cfg.ste:
@@ -319,7 +261,7 @@ def train_joint(cfg: JointConfig, log: Callable[[str], None], run_dir: str, devi
                 c = c + (_to_t(real).to(dev) - c).detach()
             loss = F.mse_loss(rec(resize_torch(c, (w, h))), x)
             if rate_scale:
-                loss = loss + rate_scale * _proxy_bpp(c_raw, float(np.median(qs))).mean()
+                loss = loss + rate_scale * proxy_bpp(c_raw, float(np.median(qs))).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -122,9 +122,9 @@ def train_modify(cfg: ModifyConfig, log: Callable[[str], None], device: str = "c
         raise ValueError(f"unknown rate_mode {cfg.rate_mode!r} (hinge or lagrangian)")
     bits_per_proxy = 1.0
     if cfg.rate_mode == "lagrangian":
-        from .joint import _calibrate_rate
+        from .diffjpeg import calibrate_rate
 
-        bits_per_proxy = _calibrate_rate(jpeg, crops, 1, float(np.median(qs)), log)
+        bits_per_proxy = calibrate_rate(jpeg, crops, 1, float(np.median(qs)), log)
     best = {"score": -float("inf"), "state": None, "step": 0}
 
     def keep_best(v: float, step) -> None:

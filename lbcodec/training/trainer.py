@@ -46,6 +46,21 @@ def lr_at(step: int, steps: int, lr: float, lr_final: float) -> float:
     return lr_final + 0.5 * (lr - lr_final) * (1 + math.cos(math.pi * t))
 
 
+def zero_init_last(net) -> None:
+    """Zero the last convolution of a residual net so that it starts as the identity.
+
+    Beyond the paper (which initialises every layer as He et al.): a 20-layer residual
+    net with batch norm otherwise starts far from the identity and, in a short CPU run,
+    ends worse than its own input.
+    """
+    import torch
+
+    last = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    torch.nn.init.zeros_(last.weight)
+    if last.bias is not None:
+        torch.nn.init.zeros_(last.bias)
+
+
 def he_init(net, kind: str = "he") -> None:
     """He et al. initialisation of every conv but the last, which is zeroed (see TrainConfig.init)."""
     import torch
@@ -58,9 +73,7 @@ def he_init(net, kind: str = "he") -> None:
             torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
             if m.bias is not None:
                 m.bias.zero_()
-        convs[-1].weight.zero_()
-        if convs[-1].bias is not None:
-            convs[-1].bias.zero_()
+    zero_init_last(net)
 
 
 def _batch(ps: PatchSet, seed: int, step: int, size: int):
