@@ -7,13 +7,13 @@ handful of steps; weights are only ever published into a tmp weights directory.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
 import os
 from dataclasses import replace
 from itertools import pairwise
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +36,29 @@ from lbcodec.training.data import (
     load_rgb,
     split,
 )
-from lbcodec.training.diffjpeg import chroma_table, diff_jpeg, rate_proxy
+from lbcodec.training.diffjpeg import (
+    calibrate_rate,
+    chroma_table,
+    diff_jpeg,
+    proxy_bpp,
+    rate_proxy,
+)
 from lbcodec.training.diffops import resize_matrix, resize_torch
-from lbcodec.training.diffjpeg import calibrate_rate, proxy_bpp
-from lbcodec.training.joint import JointConfig, NetSpec, _lr, load_joint_config, train_joint
+from lbcodec.training.joint import (
+    JointConfig,
+    NetSpec,
+    _lr,
+    load_joint_config,
+    train_joint,
+)
 from lbcodec.training.modify import ModifyConfig, load_modify_config, train_modify
-from lbcodec.training.trainer import lr_at, zero_init_last, publish_result, train, validate
+from lbcodec.training.trainer import (
+    lr_at,
+    publish_result,
+    train,
+    validate,
+    zero_init_last,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_FILES = sorted((REPO / "configs").rglob("*.json"))  # shipped models and configs/experiments
