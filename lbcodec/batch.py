@@ -301,20 +301,26 @@ def threads_per_worker(jobs: int, cores: int | None = None) -> int:
     return max(1, (cores or available_cores()) // max(1, jobs))
 
 
-def _init_worker(threads: int) -> None:
-    """Pool initializer: leave Ctrl-C to the parent; ``threads`` torch and codec threads."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    # torch reads these when it is first imported (lazily, only by the CNN slots)...
+def limit_threads(threads: int) -> None:
+    """``threads`` for torch and for the codec libraries, in this process, without importing torch."""
+    # torch reads these when it is first imported (lazily, only by the CNN slots): importing
+    # it here would cost a second and 180 MB to runs that need no network...
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)
-    # ...and one imported already (a forked worker) is told directly
+    # ...and one imported already (a forked worker, a CLI run) is told directly
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
     # the codec libraries (x265, libde265, libjxl, OpenJPEG, dav1d) get the same share
     from .codecs import base
 
     base.set_threads(threads)
+
+
+def _init_worker(threads: int) -> None:
+    """Pool initializer: leave Ctrl-C to the parent; ``threads`` torch and codec threads."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    limit_threads(threads)
 
 
 def _reason(exc: BaseException) -> str:
@@ -588,5 +594,5 @@ def _run_pool(items, fn, force, jobs, threads, sig: _Signals, skip, record, summ
 __all__ = [
     "DECODE_INPUTS", "DELAY_ENV", "ENCODE_INPUTS", "RESTORE_INPUTS", "BatchInputError", "Done", "FileResult",
     "Item", "Summary", "available_cores", "expand_inputs", "is_batch", "is_glob", "output_path", "plan",
-    "remove_temp_files", "run_batch", "run_one", "threads_per_worker",
+    "limit_threads", "remove_temp_files", "run_batch", "run_one", "threads_per_worker",
 ]

@@ -73,15 +73,9 @@ def write_output(path: str, data: bytes, force: bool) -> None:
 def set_threads(threads: int | None) -> None:
     """--threads: the torch threads of the networks and the threads of the codec libraries."""
     if threads:
-        from ..codecs import base
+        from ..batch import limit_threads
 
-        base.set_threads(threads)
-        # torch is imported lazily, only by the CNN slots: importing it here would cost a
-        # second and 180 MB to runs that need no network; it reads these when imported
-        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ[var] = str(threads)
-        if "torch" in sys.modules:
-            sys.modules["torch"].set_num_threads(threads)
+        limit_threads(threads)
 
 
 # -- batch mode (several inputs, folders, globs; see lbcodec/batch.py) --------------------------------------------
