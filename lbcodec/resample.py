@@ -12,6 +12,16 @@ import numpy as np
 from PIL import Image
 
 
+def bicubic_weight(x: float, a: float = -0.5) -> float:
+    """Pillow's bicubic filter (Keys, a = -0.5) at distance ``x``, in input pixels of the filter's scale."""
+    x = abs(x)
+    if x < 1.0:
+        return ((a + 2.0) * x - (a + 3.0)) * x * x + 1
+    if x < 2.0:
+        return (((x - 5) * x + 8) * x - 4) * a
+    return 0.0
+
+
 def resize_bicubic(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize ``img`` to ``size`` = (width, height) with bicubic interpolation."""
     w, h = size

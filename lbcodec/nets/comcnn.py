@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
-
-import math
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..resample import bicubic_weight
 from .srcnn import conv_block, fuse_bn, stack_weights
 
 
@@ -64,7 +64,7 @@ class ComCNN(nn.Module):
         )
         self.residual = residual
         if residual:
-            last = self.body[2][0] if isinstance(self.body[2], nn.Sequential) else self.body[2]
+            last = self.body[2][0]  # conv_block: Conv2d first
             nn.init.zeros_(last.weight)
             if last.bias is not None:
                 nn.init.zeros_(last.bias)
@@ -94,18 +94,9 @@ class ComCNN(nn.Module):
         return (downsample_half(x, self.down_kernel) + self.body(x)).clamp(0, 1)
 
 
-def _cubic(t: float, a: float = -0.5) -> float:
-    t = abs(t)
-    if t <= 1:
-        return (a + 2) * t**3 - (a + 3) * t**2 + 1
-    if t < 2:
-        return a * t**3 - 5 * a * t**2 + 8 * a * t - 4 * a
-    return 0.0
-
-
 def bicubic_half_kernel() -> Tensor:
     """The 8 taps of PIL's antialiased bicubic filter for a factor-2 reduction."""
-    taps = [_cubic((i - 3.5) / 2) for i in range(8)]
+    taps = [bicubic_weight((i - 3.5) / 2) for i in range(8)]
     total = math.fsum(taps)
     return torch.tensor([t / total for t in taps], dtype=torch.float32)
 

@@ -13,14 +13,7 @@ import math
 
 import numpy as np
 
-
-def _bicubic(x: float, a: float = -0.5) -> float:
-    x = abs(x)
-    if x < 1.0:
-        return ((a + 2.0) * x - (a + 3.0)) * x * x + 1
-    if x < 2.0:
-        return (((x - 5) * x + 8) * x - 4) * a
-    return 0.0
+from ..resample import bicubic_weight
 
 
 @functools.lru_cache(maxsize=64)
@@ -34,7 +27,7 @@ def resize_matrix(n_in: int, n_out: int) -> np.ndarray:
         center = (xx + 0.5) * scale
         xmin = max(int(center - support + 0.5), 0)
         xmax = min(int(center + support + 0.5), n_in)
-        w = np.array([_bicubic((x + xmin - center + 0.5) / filterscale) for x in range(xmax - xmin)])
+        w = np.array([bicubic_weight((x + xmin - center + 0.5) / filterscale) for x in range(xmax - xmin)])
         total = w.sum()
         if total != 0:
             w = w / total
