@@ -19,6 +19,7 @@ TINY: dict[str, dict] = {
     "modifynet": dict(width=8, depth=4),
     "jpegnet": dict(widths=[8, 8, 8]),
     "attention": dict(width=8, n_blocks=2, reduction=4),
+    "shufflecnn": dict(width=8, depth=3),
 }
 
 

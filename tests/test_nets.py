@@ -153,3 +153,34 @@ def test_residual_comcnn_shapes_range_and_weights() -> None:
     x = torch.rand(1, 3, 12, 11)
     with torch.no_grad():
         assert torch.equal(rebuilt(x), net(x))
+
+
+@pytest.mark.parametrize("size", [(24, 30), (23, 29)])
+def test_shufflecnn_receptive_radius_is_exact(size: tuple[int, int]) -> None:
+    """A pixel just outside ``receptive_radius`` cannot change an output pixel; one just
+    inside can (so tiling with that overlap is exact and not wasteful); odd sizes keep their shape."""
+    torch.manual_seed(0)
+    net = nets.build("shufflecnn", width=6, depth=3).eval()
+    r = net.receptive_radius
+    assert r == 2 * 3 * 1 + 1
+    h, w = size
+    x = torch.rand(1, 3, h, w)
+    cy, cx = 10, 10  # an output pixel at an even (block-aligned) position
+    with torch.no_grad():
+        base = net(x)
+        assert base.shape == x.shape
+        far, near = x.clone(), x.clone()
+        far[..., cy, cx + r + 1] += 0.5
+        near[..., cy, cx + r] += 0.5
+        assert torch.equal(net(far)[..., cy, cx], base[..., cy, cx])
+        assert not torch.equal(net(near)[..., cy, cx], base[..., cy, cx])
+
+
+def test_shufflecnn_starts_as_identity_after_he_init() -> None:
+    from lbcodec.training.trainer import he_init
+
+    net = nets.build("shufflecnn", width=8, depth=4)
+    he_init(net)
+    x = torch.rand(2, 3, 17, 20)
+    with torch.no_grad():
+        assert torch.equal(net(x), x)

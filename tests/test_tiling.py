@@ -18,7 +18,7 @@ from lbcodec.nets.tiling import (
     tensor_to_image,
 )
 
-TILEABLE = ["srcnn", "arcnn", "reccnn", "comcnn", "modifynet", "jpegnet"]
+TILEABLE = ["srcnn", "arcnn", "reccnn", "comcnn", "modifynet", "jpegnet", "shufflecnn"]
 
 
 def tiny(name: str, channels: int = 3) -> nn.Module:

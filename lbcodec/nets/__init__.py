@@ -33,6 +33,7 @@ from .comcnn import ComCNN
 from .jpegnet import JPEGNet
 from .modifynet import ModifyNet
 from .reccnn import RecCNN, fuse_bn
+from .shufflecnn import ShuffleCNN
 from .srcnn import SRCNN
 
 __all__ = [
@@ -79,6 +80,7 @@ for _name, _cls in (
     ("modifynet", ModifyNet),
     ("jpegnet", JPEGNet),
     ("attention", AttentionNet),
+    ("shufflecnn", ShuffleCNN),
 ):
     register(_name)(_cls)
 
