@@ -26,7 +26,7 @@ from .pipeline import POST_NONE_ID, RESIZING_METHODS, Pipeline, compact_size
 from .resample import resize_bicubic, resize_bicubic_u8, to_u8
 
 #: post-filter network families a user may name with --post
-POST_NETS = ("srcnn", "arcnn", "reccnn", "attention")
+POST_NETS = ("srcnn", "arcnn", "reccnn", "attention", "shufflecnn")
 #: tile side (pixels) for CNN inference; memory is bounded by it
 TILE = 512
 #: nets with global pooling (attention) run whole up to this side, then in tiles with

@@ -46,7 +46,7 @@ def decode_file(src: str, dst: str, force: bool, *, fmt: str, post: str | None, 
                    "stdout; with several inputs, a folder (OUTDIR/).")
 @click.option("--post", default=None,
               help="Override the post-filter recorded in the file: none, auto, a network (srcnn, arcnn, reccnn, "
-                   "attention) or a model name.")
+                   "attention, shufflecnn) or a model name.")
 @click.option("--ensemble", is_flag=True, help="x8 geometric self-ensemble of the post-filter (8x slower).")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads for the networks and the codec library (per worker with --jobs; default cores/jobs).")
