@@ -4,6 +4,7 @@ Timing and memory do not depend on the weights' values, so every network is
 published with its initial weights into a temporary registry (never shipped).
 
     python scripts/measure_nets.py [--threads 2] [--image ../shared/data/kodak/kodim01.png] [--big]
+    python scripts/measure_nets.py --models shufflecnn-jpeg-ds2,shufflecnn-webp-none   (just these)
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def main() -> None:
     ap.add_argument("--image", default="../shared/data/kodak/kodim01.png")
     ap.add_argument("--big", action="store_true", help="also measure peak RSS of a 6000x4000 decode")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--models", default=None,
+                    help="comma-separated shipped model names: time only these (no paper-size rows, no --big)")
     args = ap.parse_args()
     import torch
     from PIL import Image
@@ -47,7 +50,10 @@ def main() -> None:
 
     img = np.asarray(Image.open(args.image).convert("RGB"))
     rows = []
+    only = set(args.models.split(",")) if args.models else None
     for entry in zoo.list_models():  # the shipped models, as decode runs them
+        if only is not None and entry["name"] not in only:
+            continue
         model = filters._load(entry["name"])
         times = {}
         for ens in (False, True):
@@ -65,6 +71,8 @@ def main() -> None:
                "threads": args.threads, "seconds": times.get("plain"), "seconds_ensemble": times.get("ensemble")}
         rows.append(row)
         print(json.dumps(row), flush=True)
+    if only is not None:
+        return
     os.environ["LBCODEC_WEIGHTS_DIR"] = wdir = tempfile.mkdtemp(prefix="lbcodec-measure-")
     for i, (arch, cfg, method, codec) in enumerate(NETS, start=1):
         torch.manual_seed(0)
