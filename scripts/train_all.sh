@@ -6,6 +6,30 @@ set -u
 cd "$(dirname "$0")/.."
 configs=("$@")
 [ ${#configs[@]} -eq 0 ] && configs=(configs/*.json)
+# a config that starts from another model (init_from / init_post) runs after the config that makes it
+mapfile -t configs < <(python - "${configs[@]}" <<'PY'
+import json, sys
+cfgs = {p: json.load(open(p)) for p in sys.argv[1:]}
+maker = {c["name"]: p for p, c in cfgs.items() if "name" in c}
+for p, c in cfgs.items():  # joint configs name their two models
+    for part in ("pre", "post"):
+        if isinstance(c.get(part), dict) and "name" in c[part]:
+            maker[c[part]["name"]] = p
+done, order = set(), []
+def visit(p):
+    if p in done:
+        return
+    done.add(p)
+    c = cfgs[p]
+    for dep in (c.get("init_from"), c.get("init_post")):
+        if dep in maker and maker[dep] != p:
+            visit(maker[dep])
+    order.append(p)
+for p in cfgs:
+    visit(p)
+print("\n".join(order))
+PY
+)
 mkdir -p runs
 for c in "${configs[@]}"; do
   name=$(basename "$c" .json)
