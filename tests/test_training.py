@@ -508,8 +508,9 @@ def test_patch_cache_hit_is_identical_and_does_not_encode(image_folder, tmp_path
     for a, b in zip(first.val_inputs + first.val_targets, second.val_inputs + second.val_targets):
         assert np.array_equal(a, b)
     assert second.meta == first.meta
-    # the key follows the data and the degradation, not the training schedule
-    assert tdata.cache_key(replace(cfg, train=TrainConfig(steps=1))) == tdata.cache_key(cfg)
+    # the key follows the data, the degradation and the seed that cut the patches, not the schedule
+    assert tdata.cache_key(replace(cfg, train=replace(cfg.train, steps=1))) == tdata.cache_key(cfg)
+    assert tdata.cache_key(replace(cfg, train=replace(cfg.train, seed=cfg.train.seed + 1))) != tdata.cache_key(cfg)
     other = replace(cfg, data=replace(cfg.data, patches_per_pair=2))
     assert tdata.cache_key(other) != tdata.cache_key(cfg)
     with pytest.raises(AssertionError, match="cache hit"):

@@ -81,6 +81,8 @@ class PatchSet:
 
 def cache_key(cfg: Config) -> str:
     d = {"data": cfg.to_dict()["data"], "codec": cfg.codec, "method": cfg.method, "scale": cfg.scale, "v": 1}
+    if cfg.train.seed:  # the seed picks crops, rates and patch positions (seed 0 keeps its old keys)
+        d["seed"] = cfg.train.seed
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
