@@ -2,7 +2,9 @@
 
     python scripts/ensemble_check.py CODEC METHOD BPP MODEL[,MODEL...] [--images ../shared/data/kodak]
 
-Encodes every image once at BPP (rate control as `lbcodec encode`, no post-filter recorded),
+Encodes every image once at BPP (rate control as `lbcodec encode`; no post-filter is recorded, so
+the header is a few bytes shorter than the bench's and rate control may pick another quality on
+an image at the edge of a step),
 decodes it without post-filter, runs each named model, and prints the mean PSNR of: the decoded
 image, each model's output, and the rounded mean of the models' outputs.
 """
@@ -32,7 +34,8 @@ def main() -> None:
     names = args.models.split(",")
     models = [zoo.load_model(n) for n in names]
     rows = []
-    for f in sorted(os.listdir(args.images)):
+    files = [f for f in sorted(os.listdir(args.images)) if f.lower().endswith((".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".tif", ".tiff"))]
+    for f in files:
         img = np.asarray(Image.open(os.path.join(args.images, f)).convert("RGB"))
         res = encode_image(img, codec=args.codec, method=args.method, bpp=args.bpp, post="none")
         dec = decode_image(res.data, post="none").pixels

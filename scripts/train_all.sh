@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 configs=("$@")
 [ ${#configs[@]} -eq 0 ] && configs=(configs/*.json)
 # a config that starts from another model (init_from / init_post) runs after the config that makes it
-mapfile -t configs < <(python - "${configs[@]}" <<'PY'
+order=$(python - "${configs[@]}" <<'PY'
 import json, sys
 cfgs = {p: json.load(open(p)) for p in sys.argv[1:]}
 maker = {c["name"]: p for p, c in cfgs.items() if "name" in c}
@@ -21,7 +21,7 @@ def visit(p):
         return
     done.add(p)
     c = cfgs[p]
-    for dep in (c.get("init_from"), c.get("init_post")):
+    for dep in (c.get("init_from"), c.get("init_post"), c.get("train", {}).get("init_post")):
         if dep in maker and maker[dep] != p:
             visit(maker[dep])
     order.append(p)
@@ -29,7 +29,8 @@ for p in cfgs:
     visit(p)
 print("\n".join(order))
 PY
-)
+) || { echo "train_all.sh: cannot read the configs" >&2; exit 2; }
+mapfile -t configs <<<"$order"
 mkdir -p runs
 for c in "${configs[@]}"; do
   name=$(basename "$c" .json)

@@ -174,6 +174,13 @@ def test_shufflecnn_receptive_radius_is_exact(size: tuple[int, int]) -> None:
         near[..., cy, cx + r] += 0.5
         assert torch.equal(net(far)[..., cy, cx], base[..., cy, cx])
         assert not torch.equal(net(near)[..., cy, cx], base[..., cy, cx])
+        # the other side of the 2x2 block: an odd output pixel reaches r pixels to the left
+        ox = cx + 1
+        far, near = x.clone(), x.clone()
+        far[..., cy, ox - r - 1] += 0.5
+        near[..., cy, ox - r] += 0.5
+        assert torch.equal(net(far)[..., cy, ox], base[..., cy, ox])
+        assert not torch.equal(net(near)[..., cy, ox], base[..., cy, ox])
 
 
 def test_shufflecnn_starts_as_identity_after_he_init() -> None:

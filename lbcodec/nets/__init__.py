@@ -9,7 +9,7 @@ to float32 tensors of the same layout (``C`` = ``in_channels``, RGB by default;
   not exactly tileable (see :mod:`lbcodec.nets.tiling`);
 * ``scale_out``: output size / input size (1, or 0.5 for ``comcnn``);
 * ``tile_align``: tile offsets must be multiples of this (2 for ``comcnn``,
-  8 for ``jpegnet``, else 1);
+  the unshuffle factor for ``shufflecnn``, 8 for ``jpegnet``, else 1);
 * ``config``: the keyword arguments that rebuild it with :func:`build`;
 * ``config_from_state_dict(sd)``: the widths/depths read from tensor shapes.
 

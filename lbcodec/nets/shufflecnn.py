@@ -5,9 +5,9 @@ convolve at full resolution, so a 12-layer 3x3 stack sees only 12 pixels each
 way: less than one 16x16 JPEG macroblock, far less than a 64x64 HEVC/AV1 block
 at low rate. FFDNet (Zhang, Zuo and Zhang, TIP 2018) instead folds each 2x2
 block of pixels into channels (``pixel_unshuffle``), convolves at half
-resolution and unfolds the result. For the same depth that quadruples the
-context in pixels and quarters the work per layer, so a wider and deeper stack
-costs less than RecCNN 12x48 and sees about 65 pixels each way.
+resolution and unfolds the result. Each 3x3 layer then reaches twice as far
+for a quarter of the work, so a wider and deeper stack (16 x 64) costs less
+than RecCNN 12x48 and sees 33 pixels each way instead of 12.
 
 Layout: ``pixel_unshuffle(f)`` -> conv ``c*f^2 -> width`` + ReLU ->
 ``depth - 2`` x (conv ``width -> width`` + ReLU) -> conv ``width -> c*f^2`` ->
