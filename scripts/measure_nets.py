@@ -51,8 +51,9 @@ def main() -> None:
     img = np.asarray(Image.open(args.image).convert("RGB"))
     rows = []
     only = set(args.models.split(",")) if args.models else None
-    if only is not None and only - {e["name"] for e in zoo.list_models()}:
-        ap.error(f"unknown model(s): {', '.join(sorted(only - {e['name'] for e in zoo.list_models()}))}")
+    unknown = sorted(only - {e["name"] for e in zoo.list_models()}) if only is not None else []
+    if unknown:
+        ap.error(f"unknown model(s): {', '.join(unknown)}")
     for entry in zoo.list_models():  # the shipped models, as decode runs them
         if only is not None and entry["name"] not in only:
             continue

@@ -21,15 +21,19 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from .srcnn import conv_block, stack_weights
+from .reccnn import RecCNN
 
 __all__ = ["ShuffleCNN"]
 
 
-class ShuffleCNN(nn.Module):
+class ShuffleCNN(RecCNN):
     """Residual conv stack on the ``factor x factor`` pixel-unshuffled image.
+
+    A :class:`RecCNN` without batch norm (the same ``body`` keys) on ``c * f^2``
+    folded channels; its residual, added before the unfold, is the input itself
+    after it.
 
     Args:
         in_channels: image channels c (3 for RGB).
@@ -42,8 +46,6 @@ class ShuffleCNN(nn.Module):
     Shape: ``N x C x H x W`` float32 in [0, 1] -> same shape (not clamped).
     """
 
-    scale_out: float = 1.0
-
     def __init__(
         self,
         in_channels: int = 3,
@@ -53,42 +55,40 @@ class ShuffleCNN(nn.Module):
         factor: int = 2,
         residual: bool = True,
     ) -> None:
-        super().__init__()
-        if depth < 2 or kernel % 2 == 0 or factor < 1:
-            raise ValueError(f"need depth >= 2, an odd kernel and factor >= 1, got {depth}, {kernel}, {factor}")
-        self.config: dict[str, Any] = dict(
+        if factor < 1:
+            raise ValueError(f"need factor >= 1, got {factor}")
+        super().__init__(in_channels * factor * factor, width, depth, kernel, batch_norm=False, residual=residual)
+        self.config = dict(
             in_channels=in_channels, width=width, depth=depth, kernel=kernel, factor=factor, residual=residual
         )
-        folded = in_channels * factor * factor
-        self.body = nn.Sequential(
-            conv_block(folded, width, kernel),
-            *(conv_block(width, width, kernel) for _ in range(depth - 2)),
-            conv_block(width, folded, kernel, relu=False),
-        )
         self.factor = factor
-        self.residual = residual
 
     @property
-    def tile_align(self) -> int:
+    def tile_align(self) -> int:  # type: ignore[override]
         return self.factor
 
     @property
     def receptive_radius(self) -> int:
         # an output pixel sees depth * (kernel // 2) folded pixels each way, plus its own block
-        return self.factor * self.config["depth"] * (self.config["kernel"] // 2) + self.factor - 1
+        return self.factor * super().receptive_radius + self.factor - 1
 
     @classmethod
     def config_from_state_dict(cls, sd: Mapping[str, Tensor]) -> dict[str, Any]:
         """Width, depth and kernel (``in_channels`` and ``factor`` share one shape: give them)."""
-        ws = stack_weights(sd)
-        return dict(width=int(ws[0].shape[0]), depth=len(ws), kernel=int(ws[0].shape[-1]))
+        config = RecCNN.config_from_state_dict(sd)
+        if config["batch_norm"]:
+            raise ValueError("shufflecnn has no batch norm, but the state dict does")
+        return {k: config[k] for k in ("width", "depth", "kernel")}
+
+    def fuse_bn(self) -> ShuffleCNN:
+        """No batch norm to fold; returns self."""
+        return self
 
     def forward(self, x: Tensor) -> Tensor:
         f = self.factor
         h, w = x.shape[-2:]
         ph, pw = -h % f, -w % f
         xp = F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
-        y = F.pixel_shuffle(self.body(F.pixel_unshuffle(xp, f)), f)
-        if ph or pw:
-            y = y[..., :h, :w]
-        return x + y if self.residual else y
+        # pixel_shuffle is a permutation, so the folded residual unfolds to the input itself
+        y = F.pixel_shuffle(super().forward(F.pixel_unshuffle(xp, f)), f)
+        return y[..., :h, :w] if ph or pw else y
