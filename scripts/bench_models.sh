@@ -4,7 +4,7 @@
 # Posts are named rather than `auto` wherever a slot's default has changed since its bench ran, so
 # a rerun measures the models its section reports. `auto` remains where the slot has one model
 # (arcnn, j2k-none, ds2-codecs, ds2-j2k), in kodak-ds2-posts' last column (then reccnn-jpeg-ds2-large,
-# now shufflecnn-jpeg-ds2-long) and for kodak-jpeg-comcnn's downsample rows (then srcnn-jpeg-ds2);
+# now shufflecnn-jpeg-ds2-long2) and for kodak-jpeg-comcnn's downsample rows (then srcnn-jpeg-ds2);
 # the bench's row labels always name the model that `auto` resolved to.
 #   bash scripts/bench_models.sh            (RESULTS=results, KODAK=../shared/data/kodak, JOBS=1)
 set -euo pipefail
@@ -34,8 +34,10 @@ b kodak-shuffle-jpeg-ds2-long --codecs jpeg --methods downsample   --posts shuff
 b kodak-shuffle-webp-none --codecs webp --methods none             --posts shufflecnn-webp-none,reccnn-webp-none-large,none --bpp 0.2
 b kodak-shuffle-webp-none-long --codecs webp --methods none        --posts shufflecnn-webp-none-long,shufflecnn-webp-none-long+x8 --bpp 0.2
 b kodak-shuffle-webp-none-long2 --codecs webp --methods none       --posts shufflecnn-webp-none-long2,shufflecnn-webp-none-long2+x8 --bpp 0.2
+b kodak-shuffle-jpeg-ds2-long2 --codecs jpeg --methods downsample  --posts shufflecnn-jpeg-ds2-long2,shufflecnn-jpeg-ds2-long2+x8 --bpp 0.1,0.2,0.3
+b kodak-modifynet   --codecs jpeg     --methods modifynet,none    --posts none --bpp 0.2,0.3,0.4
 python scripts/make_results.py results/kodak-core results/kodak-full results/kodak-srcnn results/kodak-jpeg-comcnn results/kodak-arcnn \
   results/kodak-heif-att results/kodak-avif-none results/kodak-webp-none results/kodak-jpegxl-none \
   results/kodak-j2k-none results/kodak-ds2-posts results/kodak-ds2-codecs results/kodak-ds2-j2k \
   results/kodak-heif-none-large results/kodak-avif-none-large results/kodak-webp-none-large \
-  results/kodak-jpegxl-none-large results/kodak-shuffle-jpeg-ds2 results/kodak-shuffle-jpeg-ds2-long results/kodak-shuffle-heif-none results/kodak-shuffle-webp-none results/kodak-shuffle-webp-none-long results/kodak-shuffle-webp-none-long2 results/kodak-speed --results "$RESULTS"
+  results/kodak-jpegxl-none-large results/kodak-shuffle-jpeg-ds2 results/kodak-shuffle-jpeg-ds2-long results/kodak-shuffle-heif-none results/kodak-shuffle-webp-none results/kodak-shuffle-webp-none-long results/kodak-shuffle-webp-none-long2 results/kodak-shuffle-jpeg-ds2-long2 results/kodak-modifynet results/kodak-speed --results "$RESULTS"

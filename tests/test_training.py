@@ -571,6 +571,31 @@ def test_diff_jpeg_passes_gradients_straight_through(photo64: np.ndarray) -> Non
     assert x.grad is not None and x.grad.abs().sum() > 0
 
 
+def test_soft_rate_proxy_pays_for_coefficients_that_round_to_zero() -> None:
+    # faint texture: at quality 10 every AC coefficient rounds to 0, so the rounded proxy
+    # has no gradient at all, and a filter trained against it never learns that smoothing saves bits
+    rng = np.random.default_rng(3)
+    faint = np.clip(128 + rng.normal(0, 2.0, (32, 32, 3)), 0, 255).astype(np.uint8)
+    x = to_t(faint).requires_grad_(True)
+    diff_jpeg(x, 10)[1].sum().backward()
+    assert float(x.grad.abs().sum()) == 0.0
+    x.grad = None
+    soft = diff_jpeg(x, 10, soft=True)[1]
+    soft.sum().backward()
+    assert float(x.grad.abs().sum()) > 0
+    # descending the soft rate smooths the image: its detail (distance from the mean) shrinks
+    with torch.no_grad():
+        y = (x - 0.5 * x.grad / x.grad.abs().max() * 0.01).clamp(0, 1)
+        assert float(diff_jpeg(y, 10, soft=True)[1]) < float(soft)
+        assert float((y - y.mean()).abs().mean()) < float((x - x.mean()).abs().mean())
+    assert float(rate_proxy(to_t(faint), 10, soft=True)) > float(rate_proxy(to_t(faint), 10))
+    # DC is costed as JPEG codes it, block to block: shifting a flat image's level costs
+    # only the first block's DC in each plane, not every block's
+    flat = [to_t(np.full((64, 64, 3), v, np.uint8)) for v in (128, 160)]
+    r128, r160 = (float(rate_proxy(f, 10, soft=True)) for f in flat)
+    assert r128 == pytest.approx(0.0, abs=1e-3) and 0 < r160 < 3 * 8
+
+
 def test_rate_proxy_grows_with_quality_and_detail(photo64: np.ndarray) -> None:
     x = to_t(photo64)
     rates = [float(rate_proxy(x, q)) for q in (5, 20, 50, 75, 95)]
@@ -953,9 +978,20 @@ def test_train_modify_lagrangian_keeps_the_best_validated_state(tmp_path: Path, 
     assert result["published"] and result["score"] == pytest.approx(0.05)
     entry = zoo.get_entry("modifynet-tiny", wdir)
     assert entry["provenance"]["best_step"] == 1 and entry["provenance"]["init"] == "he"
-    assert "lagrangian" in entry["provenance"]["loss"]
+    assert "lagrangian" in entry["provenance"]["loss"] and "rounded proxy" in entry["provenance"]["loss"]
     with pytest.raises(ValueError, match="rate_mode"):
         train_modify(replace(cfg, rate_mode="nope"), lambda m: None, publish=False)
+    with pytest.raises(ValueError, match="rate_proxy"):
+        train_modify(replace(cfg, rate_proxy="nope"), lambda m: None, publish=False)
+
+
+def test_train_modify_soft_rate_proxy(tmp_path: Path, modify_folder: Path, wdir: Path) -> None:
+    cfg = modify_config(tmp_path, modify_folder, steps=2, val_every=2, init="he", rate_mode="lagrangian",
+                        rate_weight=0.4, rate_proxy="soft")
+    log: list[str] = []
+    result = train_modify(cfg, log.append, weights_dir=str(wdir), publish=False)
+    assert any(m.startswith("rate proxy (soft):") for m in log)
+    assert len(result["history"]) == 1 and np.isfinite(result["history"][0]["loss"])
 
 
 def test_modify_he_init_starts_as_identity(tmp_path: Path, modify_folder: Path) -> None:

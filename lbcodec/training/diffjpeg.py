@@ -58,20 +58,35 @@ def _unblocks(b):
     return b.permute(0, 1, 3, 2, 4).reshape(n, bh * 8, bw * 8)
 
 
-def _code_plane(plane, table, d):
-    """plane: N x H x W in 0..255 (level-shifted inside); returns (decoded plane, rate proxy per image)."""
+def _code_plane(plane, table, d, soft: bool = False):
+    """plane: N x H x W in 0..255 (level-shifted inside); returns (decoded plane, rate proxy per image).
+
+    The rate proxy is sum log2(1 + |y|) over the quantized coefficients y. With ``soft`` it is
+    taken on the unrounded ``coef / q`` instead: the rounded proxy has zero gradient at every
+    coefficient that quantizes to 0 (most of them at low rates), so a filter trained against
+    it is never paid for pushing a coefficient under the rounding threshold, which is where
+    smoothing saves bits. The soft proxy also costs the DC coefficients as JPEG codes them, as
+    differences between successive blocks, so that shifting a plane's mean is not a saving."""
     import torch
 
     q = torch.from_numpy(table.reshape(8, 8)).float().to(plane)
     coef = d @ _blocks(plane - 128.0) @ d.T
     y = _ste_round(coef / q)
-    rate = torch.log2(1 + y.abs()).flatten(1).sum(1)
+    if not soft:
+        rate = torch.log2(1 + y.abs()).flatten(1).sum(1)
+    else:
+        c = coef / q
+        ac = torch.log2(1 + c.abs()).flatten(1).sum(1) - torch.log2(1 + c[..., 0, 0].abs()).flatten(1).sum(1)
+        # JPEG codes each block's DC as the difference to the previous block's (raster order)
+        dc = c[..., 0, 0].flatten(1)
+        rate = ac + torch.log2(1 + torch.diff(dc, dim=1, prepend=torch.zeros_like(dc[:, :1])).abs()).sum(1)
     rec = _unblocks(d.T @ (y * q) @ d) + 128.0
     return rec, rate
 
 
-def diff_jpeg(x, quality: int):
-    """(decoded image in [0, 1], rate proxy in bits per image) of a batch coded at ``quality``."""
+def diff_jpeg(x, quality: int, soft: bool = False):
+    """(decoded image in [0, 1], rate proxy in bits per image) of a batch coded at ``quality``
+    (``soft``: the rate proxy on unrounded coefficients, see :func:`_code_plane`)."""
     import torch
     import torch.nn.functional as F
 
@@ -83,9 +98,9 @@ def diff_jpeg(x, quality: int):
     cr = 0.5 * r - 0.418688 * g - 0.081312 * b + 128.0
     cb = F.avg_pool2d(cb[:, None], 2)[:, 0]
     cr = F.avg_pool2d(cr[:, None], 2)[:, 0]
-    ly, ry = _code_plane(yy, ijg_table(quality), d)
-    lcb, rcb = _code_plane(cb, chroma_table(quality), d)
-    lcr, rcr = _code_plane(cr, chroma_table(quality), d)
+    ly, ry = _code_plane(yy, ijg_table(quality), d, soft)
+    lcb, rcb = _code_plane(cb, chroma_table(quality), d, soft)
+    lcr, rcr = _code_plane(cr, chroma_table(quality), d, soft)
     up = lambda c: F.interpolate(c[:, None], scale_factor=2, mode="bilinear", align_corners=False)[:, 0]  # noqa: E731
     lcb, lcr = up(lcb) - 128.0, up(lcr) - 128.0
     out = torch.stack([ly + 1.402 * lcr, ly - 0.344136 * lcb - 0.714136 * lcr, ly + 1.772 * lcb], 1) / 255.0
@@ -93,8 +108,8 @@ def diff_jpeg(x, quality: int):
     return out, ry + rcb + rcr
 
 
-def rate_proxy(x, quality: int):
-    return diff_jpeg(x, quality)[1]
+def rate_proxy(x, quality: int, soft: bool = False):
+    return diff_jpeg(x, quality, soft)[1]
 
 
 # -- the proxy as a rate estimate (joint ComCNN training, Modify-Net) ----------------------
@@ -111,13 +126,14 @@ def pad16(c):
     return c
 
 
-def proxy_bpp(c, quality: float):
+def proxy_bpp(c, quality: float, soft: bool = False):
     """Differentiable JPEG coefficient cost of compact images ``c``, bits per compact pixel."""
     h, w = c.shape[2:]
-    return rate_proxy(pad16(c).clamp(0, 1), int(round(quality))) / (h * w)
+    return rate_proxy(pad16(c).clamp(0, 1), int(round(quality)), soft) / (h * w)
 
 
-def calibrate_rate(coder, crops: np.ndarray, scale: int, quality: float, log: Callable[[str], None]) -> float:
+def calibrate_rate(coder, crops: np.ndarray, scale: int, quality: float, log: Callable[[str], None],
+                   soft: bool = False) -> float:
     """Real bits per proxy bit, on bicubic-downsampled training crops at ``quality``.
 
     Crops are tiled k x k (k = 4 from 16 crops on, fewer below) into mosaics and the size
@@ -138,6 +154,6 @@ def calibrate_rate(coder, crops: np.ndarray, scale: int, quality: float, log: Ca
     header = len(coder.encode(flat, quality))
     px = compact.shape[1] * compact.shape[2]
     real = float(np.mean([(len(coder.encode(im, quality)) - header) * 8 / px for im in compact]))
-    proxy = float(proxy_bpp(torch.from_numpy(compact.transpose(0, 3, 1, 2).copy()).float() / 255.0, quality).mean())
-    log(f"rate proxy: {proxy:.3f} proxy bits vs {real:.3f} real bits per compact pixel at quality {quality:.0f}")
+    proxy = float(proxy_bpp(torch.from_numpy(compact.transpose(0, 3, 1, 2).copy()).float() / 255.0, quality, soft).mean())
+    log(f"rate proxy{' (soft)' if soft else ''}: {proxy:.3f} proxy bits vs {real:.3f} real bits per compact pixel at quality {quality:.0f}")
     return real / max(proxy, 1e-9)
