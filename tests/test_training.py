@@ -594,6 +594,12 @@ def test_soft_rate_proxy_pays_for_coefficients_that_round_to_zero() -> None:
     flat = [to_t(np.full((64, 64, 3), v, np.uint8)) for v in (128, 160)]
     r128, r160 = (float(rate_proxy(f, 10, soft=True)) for f in flat)
     assert r128 == pytest.approx(0.0, abs=1e-3) and 0 < r160 < 3 * 8
+    # ... in raster order: rows of flat blocks (one level a row) cost a DC difference once a
+    # row, columns of them at every block; the rounded proxy costs each block's DC alone
+    rows = np.repeat(np.array([100, 140, 100, 140], np.uint8), 8)[:, None, None] * np.ones((1, 32, 3), np.uint8)
+    h, v = to_t(rows), to_t(np.ascontiguousarray(rows.transpose(1, 0, 2)))
+    assert float(rate_proxy(h, 10)) == pytest.approx(float(rate_proxy(v, 10)))
+    assert float(rate_proxy(h, 10, soft=True)) < 0.5 * float(rate_proxy(v, 10, soft=True))
 
 
 def test_rate_proxy_grows_with_quality_and_detail(photo64: np.ndarray) -> None:
@@ -985,13 +991,89 @@ def test_train_modify_lagrangian_keeps_the_best_validated_state(tmp_path: Path, 
         train_modify(replace(cfg, rate_proxy="nope"), lambda m: None, publish=False)
 
 
-def test_train_modify_soft_rate_proxy(tmp_path: Path, modify_folder: Path, wdir: Path) -> None:
+def test_train_modify_soft_rate_proxy(tmp_path: Path, modify_folder: Path, wdir: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import lbcodec.training.diffjpeg as dj
+
+    flags: list[bool] = []
+    real = dj.diff_jpeg
+
+    def spy(x, quality, soft=False):
+        flags.append(soft)
+        return real(x, quality, soft)
+
+    monkeypatch.setattr(dj, "diff_jpeg", spy)
     cfg = modify_config(tmp_path, modify_folder, steps=2, val_every=2, init="he", rate_mode="lagrangian",
                         rate_weight=0.4, rate_proxy="soft")
     log: list[str] = []
     result = train_modify(cfg, log.append, weights_dir=str(wdir), publish=False)
     assert any(m.startswith("rate proxy (soft):") for m in log)
     assert len(result["history"]) == 1 and np.isfinite(result["history"][0]["loss"])
+    # calibration and both training steps (Modify-Net's output and the original) use the soft proxy
+    assert len(flags) == 1 + 2 * 2 and all(flags)
+
+
+def _fake_gains(base: float, gains: list[float]):
+    """validate() calls the metric for Modify-Net's JPEG, then for plain JPEG, once a validation
+    (one validation image): Modify-Net scores ``base + gains[i]`` at validation i."""
+    calls = []
+
+    def fake(a, b):
+        calls.append(1)
+        return base + gains[(len(calls) - 1) // 2] if len(calls) % 2 else base
+
+    return fake
+
+
+def test_gaussian_blur_smooths_keeps_flat_images_and_pads_small_ones() -> None:
+    from lbcodec.training.modify import _gaussian
+
+    x = torch.rand(2, 3, 20, 20)
+    y = _gaussian(0.6)(x)
+    assert y.shape == x.shape and float(y.std()) < 0.8 * float(x.std())
+    assert torch.allclose(_gaussian(0.6)(torch.full((1, 3, 20, 20), 0.3)), torch.tensor(0.3))
+    small = _gaussian(2.0)(torch.rand(1, 3, 4, 4))  # radius 6: reflect cannot pad a 4 px image
+    assert small.shape == (1, 3, 4, 4) and torch.isfinite(small).all()
+
+
+def test_train_modify_blur_start_and_psnr_floor(tmp_path: Path, modify_folder: Path, wdir: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validations: the blur start (+0.02 MS-SSIM, +0.1 dB), step 1 (+0.05, -0.5 dB), step 2
+    (+0.01, +0.2 dB). MS-SSIM alone would keep step 1; the PSNR floor of 0 dB keeps the start."""
+    import lbcodec.metrics
+
+    monkeypatch.setattr(lbcodec.metrics, "ms_ssim", _fake_gains(0.9, [0.02, 0.05, 0.01]))
+    monkeypatch.setattr(lbcodec.metrics, "psnr", _fake_gains(30.0, [0.1, -0.5, 0.2]))
+    cfg = modify_config(tmp_path, modify_folder, steps=2, val_every=1, init="he", rate_mode="lagrangian",
+                        rate_weight=0.4, rate_proxy="soft", init_blur=0.6, init_blur_steps=2, mae_weight=0.5,
+                        val_min_psnr_gain=0.0)
+    log: list[str] = []
+    result = train_modify(cfg, log.append, weights_dir=str(wdir))
+    h = result["history"]
+    assert [e["step"] for e in h] == [0, 1, 2] and h[0]["init_blur"] == 0.6
+    assert [e["val_psnr_gain"] for e in h] == pytest.approx([0.1, -0.5, 0.2])
+    assert any(m.startswith("modifynet start: 2 steps onto a Gaussian blur") for m in log)
+    assert result["published"] and result["score"] == pytest.approx(0.02)
+    prov = zoo.get_entry("modifynet-tiny", wdir)["provenance"]
+    assert prov["best_step"] == 0 and prov["init_blur"] == {"sigma": 0.6, "steps": 2}
+    assert prov["validation"]["psnr_gain_db"] == pytest.approx(0.1)
+    assert prov["validation"]["min_psnr_gain_db"] == 0.0
+    assert "soft proxy" in prov["loss"] and "0.5 x MAE" in prov["loss"]
+
+    # a floor no state reaches (here with the JPEG-Net emulator, also started as a blur):
+    # nothing kept, nothing published, said once
+    monkeypatch.setattr(lbcodec.metrics, "ms_ssim", _fake_gains(0.9, [0.02, 0.05]))
+    monkeypatch.setattr(lbcodec.metrics, "psnr", _fake_gains(30.0, [0.1, -0.5]))
+    cfg = replace(cfg, name="modifynet-floor", emulator="jpegnet", stages=1, jpegnet_steps=1,
+                  jpegnet_config={"widths": [8, 8, 8]}, val_min_psnr_gain=1.0)
+    log = []
+    result = train_modify(cfg, log.append, weights_dir=str(wdir))
+    assert len(result["history"]) == 2 and result["score"] == -math.inf and not result["published"]
+    assert sum("no validated state reached" in m for m in log) == 1
+    assert not any(m.startswith("not publishing") for m in log)
+    assert [e["name"] for e in zoo.list_models(wdir)] == ["modifynet-tiny"]
+    with pytest.raises(ValueError, match="init_blur"):
+        train_modify(replace(cfg, init_blur_steps=0), lambda m: None, publish=False)
 
 
 def test_modify_he_init_starts_as_identity(tmp_path: Path, modify_folder: Path) -> None:

@@ -77,7 +77,8 @@ def _code_plane(plane, table, d, soft: bool = False):
     else:
         c = coef / q
         ac = torch.log2(1 + c.abs()).flatten(1).sum(1) - torch.log2(1 + c[..., 0, 0].abs()).flatten(1).sum(1)
-        # JPEG codes each block's DC as the difference to the previous block's (raster order)
+        # JPEG codes each block's DC as the difference to the previous block's; here in raster
+        # order over the plane's blocks (exact for chroma; 4:2:0 luma is coded 2 x 2 blocks per MCU)
         dc = c[..., 0, 0].flatten(1)
         rate = ac + torch.log2(1 + torch.diff(dc, dim=1, prepend=torch.zeros_like(dc[:, :1])).abs()).sum(1)
     rec = _unblocks(d.T @ (y * q) @ d) + 128.0

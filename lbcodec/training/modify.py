@@ -91,7 +91,8 @@ def _u8(t):
 
 
 def _gaussian(sigma: float):
-    """A depthwise Gaussian blur of ``sigma`` pixels (reflect padding) on N x C x H x W tensors."""
+    """A depthwise Gaussian blur of ``sigma`` pixels on N x C x H x W tensors (reflect padding;
+    replicate where the image is not larger than the kernel radius, which reflect cannot pad)."""
     import torch
     import torch.nn.functional as F
 
@@ -101,7 +102,7 @@ def _gaussian(sigma: float):
 
     def blur(x):
         c = x.shape[1]
-        x = F.pad(x, (r, r, r, r), mode="reflect")
+        x = F.pad(x, (r, r, r, r), mode="reflect" if r < min(x.shape[2:]) else "replicate")
         x = F.conv2d(x, k.view(1, 1, 1, -1).repeat(c, 1, 1, 1).to(x), groups=c)
         return F.conv2d(x, k.view(1, 1, -1, 1).repeat(c, 1, 1, 1).to(x), groups=c)
 
@@ -157,6 +158,11 @@ def train_modify(cfg: ModifyConfig, log: Callable[[str], None], device: str = "c
         raise ValueError(f"unknown rate_mode {cfg.rate_mode!r} (hinge or lagrangian)")
     if cfg.rate_proxy not in ("rounded", "soft"):
         raise ValueError(f"unknown rate_proxy {cfg.rate_proxy!r} (rounded or soft)")
+    if cfg.emulator not in ("diffjpeg", "jpegnet"):  # before the blur start spends any time
+        raise ValueError(f"unknown emulator {cfg.emulator!r}")
+    if cfg.init_blur and (cfg.init_blur < 0 or cfg.init_blur_steps < 1):
+        raise ValueError(f"init_blur needs a positive sigma and init_blur_steps >= 1, got {cfg.init_blur}, "
+                         f"{cfg.init_blur_steps}")
     soft = cfg.rate_proxy == "soft"
     bits_per_proxy = 1.0
     if cfg.rate_mode == "lagrangian":
@@ -165,11 +171,12 @@ def train_modify(cfg: ModifyConfig, log: Callable[[str], None], device: str = "c
         bits_per_proxy = calibrate_rate(jpeg, crops, 1, float(np.median(qs)), log, soft)
     best = {"score": -float("inf"), "state": None, "step": 0}
 
-    def keep_best(v: float, step, psnr_gain: float = 0.0) -> None:
+    def keep_best(v: float, step, psnr_gain: float) -> None:
         if cfg.val_min_psnr_gain is not None and not psnr_gain >= cfg.val_min_psnr_gain:
             return
         if np.isfinite(v) and v > best["score"]:
-            best.update(score=v, step=step, psnr_gain=psnr_gain, state={k: t.detach().clone() for k, t in net.state_dict().items()})
+            best.update(score=v, step=step, psnr_gain=psnr_gain,
+                        state={k: t.detach().clone() for k, t in net.state_dict().items()})
 
     def validate() -> tuple[float, float]:
         """Mean (MS-SSIM gain, RGB PSNR gain) of Modify-Net + JPEG over plain JPEG at ``val_bpp``."""
@@ -276,22 +283,25 @@ def train_modify(cfg: ModifyConfig, log: Callable[[str], None], device: str = "c
                             "val_msssim_gain": v, "val_psnr_gain": pv})
             keep_best(v, f"stage {stage}", pv)
             log(f"stage {stage}: JPEG-Net mse {float(eloss.detach()):.5f}, Modify-Net mse {float(loss.detach()):.5f}, "
-                f"val MS-SSIM gain {v:+.4f}")
-    else:
-        raise ValueError(f"unknown emulator {cfg.emulator!r}")
+                f"val MS-SSIM gain {v:+.4f}, PSNR gain {pv:+.2f} dB")
     seconds = time.perf_counter() - t0
     # the best validated state, not merely the last one
-    if best["state"] is None and cfg.val_min_psnr_gain is not None:
+    floor_failed = best["state"] is None and cfg.val_min_psnr_gain is not None
+    if floor_failed:
         score = -float("inf")  # no validated state met the PSNR condition: nothing to publish
-        log(f"no validated state kept RGB PSNR within {cfg.val_min_psnr_gain:+.2f} dB of plain JPEG")
+        log(f"no validated state reached an RGB PSNR gain of {cfg.val_min_psnr_gain:+.2f} dB over plain JPEG "
+            f"at {cfg.val_bpp} bpp: nothing to keep or publish")
+    elif best["state"] is not None:
+        score = best["score"]
     else:
-        score = best["score"] if best["state"] is not None else history[-1]["val_msssim_gain"]
+        score = history[-1]["val_msssim_gain"] if history else float("nan")
     if best["state"] is not None:
         net.load_state_dict(best["state"])
     published = bool(publish and score > 0)
-    if publish and not published:
+    if publish and not published and not floor_failed:
         log(f"not publishing: MS-SSIM gain {score:+.4f} at {cfg.val_bpp} bpp is not positive")
     if published:
+        pg = float(best.get("psnr_gain", np.nan))  # published: a best state was kept
         prov = {
             "config": os.path.relpath(cfg.path) if cfg.path else None,
             "algorithm": f"paper 001, emulator {cfg.emulator}",
@@ -306,7 +316,8 @@ def train_modify(cfg: ModifyConfig, log: Callable[[str], None], device: str = "c
             "validation": {"metric": f"ms_ssim_gain_at_{cfg.val_bpp}_bpp_vs_plain_jpeg",
                            "dataset": f"every {cfg.data.holdout_every}th training image held out, "
                                       f"{cfg.data.val_crop}px crops", "score": round(score, 5),
-                           "psnr_gain_db": round(float(best.get("psnr_gain", float("nan"))), 3),
+                           "psnr_gain_db": round(pg, 3) if np.isfinite(pg) else None,
+                           "min_psnr_gain_db": cfg.val_min_psnr_gain,
                            "history": history},
         }
         net.eval()
