@@ -177,6 +177,19 @@ def test_models_cli_lists_the_registry(tiny_zoo):
     assert {e["name"] for e in json.loads(r.stdout)} >= {"t-srcnn", "t-att"}
 
 
+def test_models_cli_names_each_validation_metric(monkeypatch):
+    from lbcodec import zoo as zoo_mod
+
+    slot = {"role": "pre", "method": "modifynet", "codec": "jpeg", "scale": 1, "bpp": [0.15, 0.5]}
+    rows = [{"name": "m-ssim", "container_id": 14, "arch": "modifynet", "slot": slot,
+             "provenance": {"validation": {"metric": "ms_ssim_gain_at_0.3_bpp_vs_plain_jpeg", "score": 0.0117}}},
+            {"name": "m-psnr", "container_id": 2, "arch": "arcnn", "slot": {**slot, "role": "post", "method": "none"},
+             "provenance": {"validation": {"metric": "psnr_gain_db", "score": 0.629}}}]
+    monkeypatch.setattr(zoo_mod, "list_models", lambda: rows)
+    out = CliRunner().invoke(cli, ["models"]).stdout.splitlines()
+    assert out[0].endswith("val +0.0117 MS-SSIM") and out[1].endswith("val +0.629 dB")
+
+
 def test_altered_weights_are_refused_at_decode(tiny_zoo):
     enc = encode_image(IMG, codec="jpeg", method="downsample", quality=50)
     f = tiny_zoo / zoo.get_entry("t-srcnn")["file"]

@@ -32,9 +32,13 @@ def models(as_json):
     for e in rows:
         slot = e["slot"]
         rng = f" bpp {slot['bpp'][0]}-{slot['bpp'][1]}" if slot.get("bpp") else ""
-        score = e.get("provenance", {}).get("validation", {}).get("score")
+        val = e.get("provenance", {}).get("validation", {})
+        score = val.get("score")
+        # the validation metric: a PSNR gain in dB, or (Modify-Net) an MS-SSIM gain
+        unit = " MS-SSIM" if "ms_ssim" in str(val.get("metric", "")) else " dB"
         click.echo(
             f"{e['name']:28s} #{e['container_id']:<3d} {e['arch']:10s} {slot['role']:4s} "
             f"{slot['codec']}/{slot['method']}" + (f" x1/{slot['scale']}" if slot.get("scale", 1) > 1 else "")
-            + rng + (f"  val {score:+.3f} dB" if score is not None else "")
+            + rng + (f"  val {score:+.4f}{unit}" if score is not None and unit != " dB"
+                     else f"  val {score:+.3f} dB" if score is not None else "")
         )
