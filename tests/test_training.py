@@ -1025,14 +1025,14 @@ def _fake_gains(base: float, gains: list[float]):
     return fake
 
 
-def test_gaussian_blur_smooths_keeps_flat_images_and_pads_small_ones() -> None:
-    from lbcodec.training.modify import _gaussian
+def testgaussian_blur_blur_smooths_keeps_flat_images_and_pads_small_ones() -> None:
+    from lbcodec.training.modify import gaussian_blur
 
     x = torch.rand(2, 3, 20, 20)
-    y = _gaussian(0.6)(x)
+    y = gaussian_blur(0.6)(x)
     assert y.shape == x.shape and float(y.std()) < 0.8 * float(x.std())
-    assert torch.allclose(_gaussian(0.6)(torch.full((1, 3, 20, 20), 0.3)), torch.tensor(0.3))
-    small = _gaussian(2.0)(torch.rand(1, 3, 4, 4))  # radius 6: reflect cannot pad a 4 px image
+    assert torch.allclose(gaussian_blur(0.6)(torch.full((1, 3, 20, 20), 0.3)), torch.tensor(0.3))
+    small = gaussian_blur(2.0)(torch.rand(1, 3, 4, 4))  # radius 6: reflect cannot pad a 4 px image
     assert small.shape == (1, 3, 4, 4) and torch.isfinite(small).all()
 
 

@@ -33,12 +33,11 @@ def models(as_json):
         slot = e["slot"]
         rng = f" bpp {slot['bpp'][0]}-{slot['bpp'][1]}" if slot.get("bpp") else ""
         val = e.get("provenance", {}).get("validation", {})
-        score = val.get("score")
-        # the validation metric: a PSNR gain in dB, or (Modify-Net) an MS-SSIM gain
-        unit = " MS-SSIM" if "ms_ssim" in str(val.get("metric", "")) else " dB"
+        score, shown = val.get("score"), ""
+        if score is not None:  # a PSNR gain in dB, or (Modify-Net) an MS-SSIM gain
+            shown = f"  val {score:+.4f} MS-SSIM" if "ms_ssim" in str(val.get("metric", "")) else f"  val {score:+.3f} dB"
         click.echo(
             f"{e['name']:28s} #{e['container_id']:<3d} {e['arch']:10s} {slot['role']:4s} "
             f"{slot['codec']}/{slot['method']}" + (f" x1/{slot['scale']}" if slot.get("scale", 1) > 1 else "")
-            + rng + (f"  val {score:+.4f}{unit}" if score is not None and unit != " dB"
-                     else f"  val {score:+.3f} dB" if score is not None else "")
+            + rng + shown
         )

@@ -90,7 +90,7 @@ def _u8(t):
     return (t.detach().clamp(0, 1) * 255).round().byte().cpu().numpy().transpose(0, 2, 3, 1)
 
 
-def _gaussian(sigma: float):
+def gaussian_blur(sigma: float):
     """A depthwise Gaussian blur of ``sigma`` pixels on N x C x H x W tensors (reflect padding;
     replicate where the image is not larger than the kernel radius, which reflect cannot pad)."""
     import torch
@@ -198,6 +198,13 @@ def train_modify(cfg: ModifyConfig, log: Callable[[str], None], device: str = "c
             return float("nan"), float("nan")
         return float(np.nanmean(gains)), float(np.mean(pgains))
 
+    def record(step, entry: dict) -> tuple[float, float]:
+        """Validate; add the result to ``entry`` and to the history; keep the state if it is the best."""
+        v, pv = validate()
+        history.append({**entry, "val_msssim_gain": v, "val_psnr_gain": pv})
+        keep_best(v, step, pv)
+        return v, pv
+
     def batch(key):
         r = np.random.default_rng([cfg.seed, *key])
         idx = r.integers(0, len(crops), cfg.batch)
@@ -209,7 +216,7 @@ def train_modify(cfg: ModifyConfig, log: Callable[[str], None], device: str = "c
 
     history = []
     if cfg.init_blur:
-        blur = _gaussian(cfg.init_blur)
+        blur = gaussian_blur(cfg.init_blur)
         bopt = torch.optim.Adam(net.parameters(), lr=1e-3)
         for s in range(cfg.init_blur_steps):
             x, _ = batch([0, s])
@@ -217,10 +224,7 @@ def train_modify(cfg: ModifyConfig, log: Callable[[str], None], device: str = "c
             bopt.zero_grad()
             bloss.backward()
             bopt.step()
-        v, pv = validate()
-        history.append({"step": 0, "init_blur": cfg.init_blur, "loss": float(bloss.detach()), "val_msssim_gain": v,
-                        "val_psnr_gain": pv})
-        keep_best(v, 0, pv)
+        v, pv = record(0, {"step": 0, "init_blur": cfg.init_blur, "loss": float(bloss.detach())})
         log(f"modifynet start: {cfg.init_blur_steps} steps onto a Gaussian blur (sigma {cfg.init_blur}), "
             f"mse {float(bloss.detach()):.6f}, val MS-SSIM gain {v:+.4f}, PSNR gain {pv:+.2f} dB")
     if cfg.emulator == "diffjpeg":
@@ -244,10 +248,7 @@ def train_modify(cfg: ModifyConfig, log: Callable[[str], None], device: str = "c
             loss.backward()
             opt.step()
             if (s + 1) % cfg.val_every == 0 or s + 1 == cfg.steps:  # validate
-                v, pv = validate()
-                history.append({"step": s + 1, "loss": float(loss.detach()), "val_msssim_gain": v,
-                                "val_psnr_gain": pv})
-                keep_best(v, s + 1, pv)
+                v, pv = record(s + 1, {"step": s + 1, "loss": float(loss.detach())})
                 log(f"modifynet step {s + 1}/{cfg.steps} loss {float(loss.detach()):.4f} "
                     f"rate ratio {float((rate / rate0).mean().detach()):.3f} val MS-SSIM gain {v:+.4f}, "
                     f"PSNR gain {pv:+.2f} dB")
@@ -278,10 +279,8 @@ def train_modify(cfg: ModifyConfig, log: Callable[[str], None], device: str = "c
                 loss.backward()
                 opt.step()
             emu.requires_grad_(True)
-            v, pv = validate()
-            history.append({"stage": stage, "jpegnet_mse": float(eloss.detach()), "loss": float(loss.detach()),
-                            "val_msssim_gain": v, "val_psnr_gain": pv})
-            keep_best(v, f"stage {stage}", pv)
+            v, pv = record(f"stage {stage}", {"stage": stage, "jpegnet_mse": float(eloss.detach()),
+                                              "loss": float(loss.detach())})
             log(f"stage {stage}: JPEG-Net mse {float(eloss.detach()):.5f}, Modify-Net mse {float(loss.detach()):.5f}, "
                 f"val MS-SSIM gain {v:+.4f}, PSNR gain {pv:+.2f} dB")
     seconds = time.perf_counter() - t0
