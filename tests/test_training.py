@@ -1083,3 +1083,23 @@ def test_modify_he_init_starts_as_identity(tmp_path: Path, modify_folder: Path) 
     he_init(net)
     x = torch.rand(1, 3, 16, 16)
     assert torch.equal(net(x), x)
+
+
+@pytest.mark.parametrize("side,win", [(256, 7), (97, 7), (96, 5), (65, 5), (64, 3), (48, 3)])
+def test_msssim_window_fits_the_patch(side: int, win: int) -> None:
+    import torch
+
+    from lbcodec.training.trainer import _loss_fn, msssim_window
+
+    assert msssim_window(side) == win
+    a = torch.rand(2, 3, side, side, generator=torch.Generator().manual_seed(0))
+    loss = _loss_fn("l1+msssim", 0.05)
+    assert float(loss(a, a)) == pytest.approx(0.0, abs=1e-5)  # identical: no L1, MS-SSIM 1
+    assert float(loss(a.flip(-1), a)) > 0.01
+
+
+def test_msssim_window_refuses_tiny_patches() -> None:
+    from lbcodec.training.trainer import msssim_window
+
+    with pytest.raises(ValueError, match="larger than 32"):
+        msssim_window(32)

@@ -90,6 +90,16 @@ def _batch(ps: PatchSet, seed: int, step: int, size: int):
     return to_t(x), to_t(y)
 
 
+def msssim_window(side: int) -> int:
+    """The largest odd SSIM window (at most 7) that five-scale MS-SSIM allows on ``side``-pixel
+    patches: its coarsest scale is side / 16 and must exceed the window (pytorch-msssim asserts
+    side > (win - 1) * 16), so 96-pixel patches get 5 and 48-pixel ones 3."""
+    for win in (7, 5, 3):
+        if side > (win - 1) * 16:
+            return win
+    raise ValueError(f"MS-SSIM needs patches larger than 32 pixels, got {side}")
+
+
 def _loss_fn(name: str, msssim_weight: float):
     import torch.nn.functional as F
 
@@ -101,7 +111,8 @@ def _loss_fn(name: str, msssim_weight: float):
         from pytorch_msssim import ms_ssim
 
         def loss(a, b):
-            return F.l1_loss(a, b) + msssim_weight * (1 - ms_ssim(a.clamp(0, 1), b, data_range=1.0, win_size=7))
+            win = msssim_window(min(a.shape[-2:]))
+            return F.l1_loss(a, b) + msssim_weight * (1 - ms_ssim(a.clamp(0, 1), b, data_range=1.0, win_size=win))
 
         return loss
     raise ValueError(f"unknown loss {name!r}")
