@@ -69,6 +69,7 @@ b kodak-shuffle-jpegxl-none --codecs jpegxl --methods none         --posts shuff
 b kodak-shuffle-avif-none --codecs avif --methods none             --posts shufflecnn-avif-none-mse,shufflecnn-avif-none-mse+x8,none --bpp 0.2
 b kodak-shuffle-heif-none-mse --codecs heif --methods none         --posts shufflecnn-heif-none-mse,shufflecnn-heif-none-mse+x8,none --bpp 0.15
 b kodak-heif-att-msssim --codecs heif --methods none               --posts attention-heif-none-msssim,attention-heif-none,none --bpp 0.15
+b kodak-shuffle-jpegxl-none-long --codecs jpegxl --methods none  --posts shufflecnn-jpegxl-none-long,shufflecnn-jpegxl-none-long+x8,none --bpp 0.3
 b kodak-modifynet   --codecs jpeg     --methods modifynet,none    --posts none --bpp 0.2,0.3,0.4
 b kodak-j2k-comcnn  --codecs jpeg2000 --methods comcnn,downsample,none --posts auto,none --bpp 0.1,0.2
 b kodak-heif-comcnn --codecs heif     --methods comcnn,downsample,none --posts auto,none --bpp 0.1,0.15
@@ -76,4 +77,4 @@ python scripts/make_results.py results/kodak-core results/kodak-full results/kod
   results/kodak-heif-att results/kodak-avif-none results/kodak-webp-none results/kodak-jpegxl-none \
   results/kodak-j2k-none results/kodak-ds2-posts results/kodak-ds2-codecs results/kodak-ds2-j2k \
   results/kodak-heif-none-large results/kodak-avif-none-large results/kodak-webp-none-large \
-  results/kodak-jpegxl-none-large results/kodak-shuffle-jpeg-ds2 results/kodak-shuffle-jpeg-ds2-long results/kodak-shuffle-heif-none results/kodak-shuffle-webp-none results/kodak-shuffle-webp-none-long results/kodak-shuffle-webp-none-long2 results/kodak-shuffle-jpeg-ds2-long2 results/kodak-shuffle-webp-none-long3 results/kodak-shuffle-webp-none-long4 results/kodak-shuffle-webp-none-long5 results/kodak-shuffle-webp-none-long6 results/kodak-shuffle-jpegxl-none results/kodak-shuffle-avif-none results/kodak-shuffle-heif-none-mse results/kodak-heif-att-msssim results/kodak-modifynet results/kodak-j2k-comcnn results/kodak-heif-comcnn results/kodak-speed --results "$RESULTS"
+  results/kodak-jpegxl-none-large results/kodak-shuffle-jpeg-ds2 results/kodak-shuffle-jpeg-ds2-long results/kodak-shuffle-heif-none results/kodak-shuffle-webp-none results/kodak-shuffle-webp-none-long results/kodak-shuffle-webp-none-long2 results/kodak-shuffle-jpeg-ds2-long2 results/kodak-shuffle-webp-none-long3 results/kodak-shuffle-webp-none-long4 results/kodak-shuffle-webp-none-long5 results/kodak-shuffle-webp-none-long6 results/kodak-shuffle-jpegxl-none results/kodak-shuffle-avif-none results/kodak-shuffle-heif-none-mse results/kodak-heif-att-msssim results/kodak-shuffle-jpegxl-none-long results/kodak-modifynet results/kodak-j2k-comcnn results/kodak-heif-comcnn results/kodak-speed --results "$RESULTS"
