@@ -141,9 +141,14 @@ def reconstruct(
             return img
         entry = zoo.entry_by_container_id(pipe.post_id)
         if entry is None:
-            notes.append(f"post-filter model #{pipe.post_id} is not installed: bicubic only")
-            return img
-        if entry["sha256"][:8] != pipe.post_hash.hex():
+            # a model that is no longer shipped (or not yet): its slot's current default stands in
+            entry = zoo.find_default("post", pipe.method, pipe.codec, pipe.scale)
+            if entry is None:
+                notes.append(f"post-filter model #{pipe.post_id} is not installed: bicubic only")
+                return img
+            notes.append(f"post-filter model #{pipe.post_id} is not installed: using {entry['name']}, "
+                         f"the current default for {pipe.codec}/{pipe.method}")
+        elif entry["sha256"][:8] != pipe.post_hash.hex():
             notes.append(f"post-filter {entry['name']}: installed weights differ from the encoder's "
                          f"({entry['sha256'][:8]} vs {pipe.post_hash.hex()}); using the installed ones")
     else:

@@ -89,16 +89,31 @@ def test_unknown_post_is_a_clear_error(tiny_zoo):
         encode_image(IMG, codec="jpeg", method="none", quality=30, post="nope")
 
 
-def test_missing_model_falls_back_to_bicubic_with_a_note(tiny_zoo):
-    enc = encode_image(IMG, codec="jpeg", method="downsample", quality=50)
-    box = unpack(enc.data)
-    p = box.header.pipeline
+def _with_post_id(data: bytes, post_id: int, post_hash: bytes | None = None) -> bytes:
     from dataclasses import replace
 
-    other = replace(box.header, pipeline=replace(p, post_id=77))
-    res = decode_image(pack(other, box.payload))
-    assert any("#77 is not installed" in n for n in res.notes)
-    assert np.array_equal(res.pixels, decode_image(enc.data, post="none").pixels)
+    box = unpack(data)
+    pipe = replace(box.header.pipeline, post_id=post_id, post_hash=post_hash or box.header.pipeline.post_hash)
+    return pack(replace(box.header, pipeline=pipe), box.payload)
+
+
+def test_missing_model_falls_back_to_the_slots_default_with_a_note(tiny_zoo):
+    # a file whose recorded model is no longer shipped decodes with its slot's current default
+    enc = encode_image(IMG, codec="jpeg", method="downsample", quality=50)
+    res = decode_image(_with_post_id(enc.data, 77, b"\x01\x02\x03\x04"))  # a retired model's hash
+    assert any("#77 is not installed: using t-srcnn" in n for n in res.notes)
+    assert len(res.notes) == 1  # the stand-in's hash is not compared with the retired model's
+    assert np.array_equal(res.pixels, decode_image(enc.data, post="auto").pixels)
+    assert not np.array_equal(res.pixels, decode_image(enc.data, post="none").pixels)
+
+
+def test_missing_model_without_a_default_falls_back_to_bicubic(tiny_zoo):
+    enc = encode_image(IMG, codec="jpeg", method="downsample", quality=50)
+    plain = decode_image(enc.data, post="none").pixels
+    (tiny_zoo / "manifest.json").write_text('{"models": []}')
+    res = decode_image(_with_post_id(enc.data, 77))
+    assert any("#77 is not installed: bicubic only" in n for n in res.notes)
+    assert np.array_equal(res.pixels, plain)
 
 
 def test_hash_mismatch_is_noted(tiny_zoo):
