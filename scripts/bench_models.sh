@@ -17,13 +17,13 @@ JOBS=${JOBS:-1}
 shipped_posts() { python - "$@" <<'PY'
 import sys
 from lbcodec import zoo
+from lbcodec.filters import POST_NETS
 args = sys.argv[1:]
 i = args.index("--posts")
-shipped = {e["name"] for e in zoo.list_models()}
+known = {"auto", "none", *POST_NETS} | {e["name"] for e in zoo.list_models()}
 keep, gone = [], []
 for p in args[i + 1].split(","):
-    name = p.removesuffix("+x8")
-    (gone if "-" in name and name not in shipped else keep).append(p)
+    (keep if p.removesuffix("+x8") in known else gone).append(p)
 if gone:
     print(f"   not shipped, left out: {', '.join(gone)} (train configs/experiments/<name>.json to rerun)",
           file=sys.stderr)

@@ -52,7 +52,7 @@ def main() -> None:
                 d = decode_image(r.data).pixels
                 ps.append(psnr(x, d))
                 ms.append(ms_ssim(x, d))
-                bs.append(len(r.data) * 8 / (x.shape[0] * x.shape[1]))
+                bs.append(r.bpp)
                 qs.append(r.quality)
             row = {"images": len(files), "target_bpp": bpp, "sigma": s, "bpp": round(float(np.mean(bs)), 4),
                    "rgb_psnr": round(float(np.mean(ps)), 3), "ms_ssim": round(float(np.mean(ms)), 4),
