@@ -1025,7 +1025,7 @@ def _fake_gains(base: float, gains: list[float]):
     return fake
 
 
-def testgaussian_blur_blur_smooths_keeps_flat_images_and_pads_small_ones() -> None:
+def test_gaussian_blur_smooths_keeps_flat_images_and_pads_small_ones() -> None:
     from lbcodec.training.modify import gaussian_blur
 
     x = torch.rand(2, 3, 20, 20)
