@@ -148,7 +148,7 @@ def reconstruct(
                 return img
             notes.append(f"post-filter model #{pipe.post_id} is not installed: using {entry['name']}, "
                          f"the current default for {pipe.codec}/{pipe.method}")
-        elif entry["sha256"][:8] != pipe.post_hash.hex():
+        elif pipe.post_hash.hex() not in zoo.hash_prefixes(entry, 2 * len(pipe.post_hash)):
             notes.append(f"post-filter {entry['name']}: installed weights differ from the encoder's "
                          f"({entry['sha256'][:8]} vs {pipe.post_hash.hex()}); using the installed ones")
     else:

@@ -52,16 +52,22 @@ __all__ = [
     "find_default",
     "entry_by_container_id",
     "get_entry",
-        "list_models",
+    "list_models",
     "load_manifest",
     "load_model",
     "load_state_dict",
     "publish",
+    "store_half",
+    "hash_prefixes",
     "verify",
     "default_weights_dir",
 ]
 
 ENV_VAR = "LBCODEC_WEIGHTS_DIR"
+STORAGE_DTYPES = ("float32", "float16")
+# what ``lbcodec train`` publishes at: float16 halves the files, and changes a
+# shipped net's Kodak PSNR by at most 0.0005 dB (scripts/half_check.py, docs/results.md)
+SHIP_DTYPE = "float16"
 MANIFEST = "manifest.json"
 ROLES = ("pre", "post")
 MAX_CONTAINER_ID = 255
@@ -290,6 +296,7 @@ def publish(
     container_id: int,
     weights_dir: str | os.PathLike[str] | None = None,
     config: Mapping[str, Any] | None = None,
+    dtype: str = "float32",
 ) -> dict[str, Any]:
     """Write ``<name>.safetensors`` and its manifest entry (with sha256) together.
 
@@ -317,7 +324,9 @@ def publish(
     ):
         raise ZooError(f"container_id must be an int in 1..{MAX_CONTAINER_ID}, got {container_id!r}")
     _check_slot(slot)
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+    if dtype not in STORAGE_DTYPES:
+        raise ZooError(f"storage dtype must be one of {', '.join(STORAGE_DTYPES)}, got {dtype!r}")
+    tensors = _stored({k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}, dtype)
     net = nets.from_state_dict(arch, tensors, **dict(config or {}))
     full_config = json.loads(json.dumps(net.config))  # tuples -> lists, checks JSON-ability
 
@@ -346,6 +355,8 @@ def publish(
         "container_id": container_id,
         "provenance": json.loads(json.dumps(dict(provenance))),
     }
+    if dtype != "float32":
+        entry["storage"] = dtype
     models = [entry if e["name"] == name else e for e in manifest["models"]]
     if old is None:
         models.append(entry)
@@ -353,3 +364,52 @@ def publish(
     _write_atomic(directory / entry["file"], data)
     _write_atomic(directory / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))
     return entry
+
+
+def _stored(tensors: dict[str, Tensor], dtype: str) -> dict[str, Tensor]:
+    """``tensors`` with every float32 one cast to ``dtype`` (others untouched)."""
+    import torch
+
+    if dtype == "float32":
+        return tensors
+    target = getattr(torch, dtype)
+    return {k: (v.to(target) if v.dtype == torch.float32 else v) for k, v in tensors.items()}
+
+
+def hash_prefixes(entry: Mapping[str, Any], n: int = 8) -> set[str]:
+    """The sha256 hex prefixes a ``.lbc`` header may carry for this model: its
+    file's, and (for a model converted with :func:`store_half`) the float32
+    file's it was converted from, so files encoded before the conversion still
+    match."""
+    return {h[:n] for h in (entry.get("sha256"), entry.get("sha256_float32")) if h}
+
+
+def store_half(name: str, weights_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Rewrite model ``name``'s file with its float32 tensors stored as float16.
+
+    The entry keeps everything else (container_id, provenance, validation) and
+    gains ``"storage": "float16"`` and ``"sha256_float32"`` (the replaced
+    file's hash). A model already stored at half precision is left alone.
+
+    Returns:
+        The (new) manifest entry.
+    """
+    from safetensors import safe_open
+    from safetensors.torch import save
+
+    entry = get_entry(name, weights_dir)
+    if entry.get("storage") == "float16":
+        return entry
+    path = verify(name, weights_dir)
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata() or {}
+        tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+    data = save(_stored(tensors, "float16"), metadata=metadata)
+    new = {**entry, "sha256": hashlib.sha256(data).hexdigest(), "storage": "float16",
+           "sha256_float32": entry["sha256"]}
+    manifest = load_manifest(weights_dir)
+    manifest["models"] = [new if e["name"] == name else e for e in manifest["models"]]
+    directory = _dir(weights_dir)
+    _write_atomic(directory / entry["file"], data)
+    _write_atomic(directory / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))
+    return new

@@ -126,6 +126,20 @@ def test_hash_mismatch_is_noted(tiny_zoo):
     assert any("differ" in n for n in res.notes)
 
 
+def test_file_encoded_before_store_half_decodes_without_a_note(tiny_zoo):
+    enc = encode_image(IMG, codec="jpeg", method="downsample", quality=50)
+    before = decode_image(enc.data)
+    from lbcodec import filters
+
+    new = zoo.store_half("t-srcnn")
+    filters._load.cache_clear()
+    assert new["sha256"][:8] != enc.header.pipeline.post_hash.hex()  # the file changed ...
+    after = decode_image(enc.data)
+    assert not any("differ" in n for n in after.notes)  # ... but it is the model the file names
+    assert not np.array_equal(after.pixels, decode_image(enc.data, post="none").pixels)
+    assert np.abs(after.pixels.astype(int) - before.pixels.astype(int)).max() <= 1
+
+
 def test_comcnn_pipeline_uses_both_nets(tiny_zoo):
     enc = encode_image(IMG, codec="jpeg", method="comcnn", quality=60)
     p = enc.header.pipeline

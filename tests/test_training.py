@@ -298,6 +298,10 @@ def _ckpt(run_dir: Path) -> dict:
     return torch.load(run_dir / "last.pt", weights_only=True)
 
 
+def _half(state: dict) -> dict:
+    return {k: (v.half() if v.dtype == torch.float32 else v) for k, v in state.items()}
+
+
 def _assert_same_tensors(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
     for k, v in a.items():
@@ -403,9 +407,10 @@ def test_publish_result_writes_weights_manifest_and_provenance(tmp_path: Path, p
     assert prov["data"]["patches"] == len(patchset) and prov["data"]["train_images"] == 4
     assert prov["data"]["roots"] == ["nowhere"] and prov["config"] is None  # built in code, no file
 
+    assert entry["storage"] == "float16"  # what training ships: the weights rounded to half precision
     loaded = zoo.load_model("srcnn-tiny", weights_dir=str(wdir))
     ref = nets.build(cfg.arch, **cfg.arch_config).eval()
-    ref.load_state_dict(best)
+    ref.load_state_dict({k: v.half().float() for k, v in best.items()})
     x = to_t(patchset.val_inputs[0])
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), ref(x), atol=1e-6, rtol=0)
@@ -723,8 +728,10 @@ def _check_joint_result(result: dict, cfg: JointConfig, wdir: Path, run_dir: Pat
             assert e["provenance"]["rate_weight"] == cfg.rate_weight
             assert e["provenance"]["init_post"] == cfg.init_post
             assert hashlib.sha256((wdir / e["file"]).read_bytes()).hexdigest() == e["sha256"]
-        _assert_same_tensors(zoo.load_state_dict(cfg.pre.name, wdir), ck["com"])
-        _assert_same_tensors(zoo.load_state_dict(cfg.post.name, wdir), ck["rec"])
+        # shipped at half precision: the checkpoint's tensors, rounded
+        assert pre["storage"] == post["storage"] == "float16"
+        _assert_same_tensors(zoo.load_state_dict(cfg.pre.name, wdir), _half(ck["com"]))
+        _assert_same_tensors(zoo.load_state_dict(cfg.post.name, wdir), _half(ck["rec"]))
         com = zoo.load_model(cfg.pre.name, wdir)
         assert com(torch.rand(1, 3, 32, 32)).shape == (1, 3, 16, 16)
     else:

@@ -54,6 +54,49 @@ def test_publish_then_load(wdir: Path) -> None:
         assert torch.equal(loaded(x), net(x))
 
 
+def test_publish_at_half_precision(wdir: Path) -> None:
+    net = publish_arcnn()
+    torch.manual_seed(1)
+    big = nets.build("reccnn", in_channels=3, width=16, depth=4, batch_norm=False)
+    zoo.publish("r32", "reccnn", big.state_dict(), SLOT, PROV, 2)
+    zoo.publish("r16", "reccnn", big.state_dict(), SLOT, PROV, 3, dtype="float16")
+    e32, e16 = zoo.get_entry("r32"), zoo.get_entry("r16")
+    assert "storage" not in e32 and e16["storage"] == "float16"
+    size32, size16 = ((wdir / e["file"]).stat().st_size for e in (e32, e16))
+    assert size16 < 0.55 * size32
+    stored = zoo.load_state_dict("r16")
+    assert all(v.dtype == torch.float16 for v in stored.values())
+    assert all(torch.equal(stored[k], v.half()) for k, v in big.state_dict().items())
+    loaded = zoo.load_model("r16")  # widened back: runs on float32 input
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    x = torch.rand(1, 3, 12, 10)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), big.eval()(x), atol=2e-3, rtol=0)
+    with pytest.raises(ZooError, match="storage dtype"):
+        zoo.publish("bad", "arcnn", net.state_dict(), SLOT, PROV, 4, dtype="bfloat16")
+
+
+def test_store_half_keeps_the_entry_and_records_the_old_hash(wdir: Path) -> None:
+    net = publish_arcnn(container_id=9)
+    old = zoo.get_entry("arcnn-tiny")
+    new = zoo.store_half("arcnn-tiny")
+    assert new == zoo.get_entry("arcnn-tiny")
+    assert new["sha256"] != old["sha256"] and new["sha256_float32"] == old["sha256"]
+    assert new["storage"] == "float16"
+    assert {k: v for k, v in new.items() if k not in ("sha256_float32", "storage")} == {**old, "sha256": new["sha256"]}
+    assert zoo.hash_prefixes(new) == {old["sha256"][:8], new["sha256"][:8]}
+    assert zoo.hash_prefixes(old) == {old["sha256"][:8]}
+    assert all(torch.equal(zoo.load_state_dict("arcnn-tiny")[k], v.half()) for k, v in net.state_dict().items())
+    data = (wdir / new["file"]).read_bytes()
+    assert zoo.store_half("arcnn-tiny") == new and (wdir / new["file"]).read_bytes() == data  # idempotent
+    zoo.load_model("arcnn-tiny")  # the new hash verifies
+
+
+def test_shipped_weights_are_stored_at_half_precision() -> None:
+    for entry in zoo.list_models(zoo.default_weights_dir()):
+        assert entry.get("storage") == "float16", entry["name"]
+
+
 def test_load_folds_batch_norm(wdir: Path) -> None:
     torch.manual_seed(0)
     net = nets.build("reccnn", in_channels=3, width=4, depth=3)

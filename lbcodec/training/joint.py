@@ -304,9 +304,9 @@ def train_joint(cfg: JointConfig, log: Callable[[str], None], run_dir: str, devi
         com.eval()
         rec.eval()
         zoo.publish(cfg.pre.name, cfg.pre.arch, com.state_dict(), {"role": "pre", **slot}, prov,
-                    cfg.pre.container_id, weights_dir=weights_dir, config=cfg.pre.arch_config)
+                    cfg.pre.container_id, weights_dir=weights_dir, config=cfg.pre.arch_config, dtype=zoo.SHIP_DTYPE)
         zoo.publish(cfg.post.name, cfg.post.arch, rec.state_dict(), {"role": "post", **slot}, prov,
-                    cfg.post.container_id, weights_dir=weights_dir, config=cfg.post.arch_config)
+                    cfg.post.container_id, weights_dir=weights_dir, config=cfg.post.arch_config, dtype=zoo.SHIP_DTYPE)
     return result
 
 

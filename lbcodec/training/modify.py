@@ -323,5 +323,5 @@ def train_modify(cfg: ModifyConfig, log: Callable[[str], None], device: str = "c
         zoo.publish(cfg.name, "modifynet", net.state_dict(),
                     {"role": "pre", "method": "modifynet", "codec": "jpeg", "scale": 1,
                      "bpp": cfg.bpp_range or [0.15, 0.5]}, prov, cfg.container_id,
-                    weights_dir=weights_dir, config=cfg.arch_config)
+                    weights_dir=weights_dir, config=cfg.arch_config, dtype=zoo.SHIP_DTYPE)
     return {"history": history, "seconds": seconds, "score": score, "published": published}

@@ -245,4 +245,4 @@ def publish_result(cfg: Config, result: TrainResult, best_state: dict, ps: Patch
         },
     }
     return zoo.publish(cfg.name, cfg.arch, best_state, cfg.slot, provenance, cfg.container_id,
-                       weights_dir=weights_dir, config=cfg.arch_config)
+                       weights_dir=weights_dir, config=cfg.arch_config, dtype=zoo.SHIP_DTYPE)
