@@ -388,6 +388,38 @@ def test_unknown_loss_is_refused(tmp_path: Path, patchset: PatchSet) -> None:
         train(tiny_config(tmp_path, loss="l3"), patchset, str(tmp_path / "run"), device="cpu")
 
 
+def test_why_not_publish_needs_a_gain_and_beating_every_baseline() -> None:
+    from lbcodec.training.trainer import why_not_publish
+
+    assert why_not_publish(0.3, {}) is None
+    assert "no validation gain" in why_not_publish(0.0, {})
+    assert "no validation gain" in why_not_publish(-0.1, {"a": -0.5})
+    assert why_not_publish(0.3, {"a": 0.1, "b": 0.29}) is None
+    reason = why_not_publish(0.3, {"a": 0.1, "b": 0.3, "c": 0.5})
+    assert "b (+0.300 dB)" in reason and "c (+0.500 dB)" in reason and "a (" not in reason
+
+
+def test_baselines_are_validated_on_the_same_images_and_recorded(tmp_path: Path, patchset: PatchSet,
+                                                                 wdir: Path) -> None:
+    from lbcodec.training.trainer import baseline_gains, validate
+
+    cfg = tiny_config(tmp_path, steps=4)
+    result, best = train(cfg, patchset, str(tmp_path / "run"), device="cpu")
+    other = nets.build(cfg.arch, **cfg.arch_config)  # residual, zero last layer: the identity
+    torch.manual_seed(5)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    zoo.publish("srcnn-old", cfg.arch, other.state_dict(), cfg.slot, {"data": "test"}, 7,
+                weights_dir=str(wdir), config=cfg.arch_config, dtype="float16")
+    cfg = dataclasses.replace(cfg, compare_with=["srcnn-old"])
+    gains = baseline_gains(cfg, patchset, "cpu", weights_dir=str(wdir))
+    expect = validate(zoo.load_model("srcnn-old", str(wdir)), patchset, "cpu")
+    assert list(gains) == ["srcnn-old"] and gains["srcnn-old"] == pytest.approx(expect, abs=1e-4)
+    entry = publish_result(cfg, result, best, patchset, "cpu", weights_dir=str(wdir), baselines=gains)
+    assert entry["provenance"]["validation"]["baselines"] == gains
+
+
 def test_publish_result_writes_weights_manifest_and_provenance(tmp_path: Path, patchset: PatchSet,
                                                                wdir: Path) -> None:
     cfg = tiny_config(tmp_path, steps=4)

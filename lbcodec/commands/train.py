@@ -34,7 +34,7 @@ def train(obj: Ctx, config, steps, runs_dir, cache_dir, publish, device):
     """
     from ..training.config import load_config
     from ..training.data import get_patches
-    from ..training.trainer import publish_result
+    from ..training.trainer import baseline_gains, publish_result, why_not_publish
     from ..training.trainer import train as run_train
 
     with open(config) as f:
@@ -86,8 +86,12 @@ def train(obj: Ctx, config, steps, runs_dir, cache_dir, publish, device):
 
     result, best = run_train(cfg, ps, os.path.join(runs_dir, cfg.name), steps, dev, progress)
     obj.log(f"{cfg.name}: best validation gain {result.best_gain:+.3f} dB at step {result.best_step}")
-    if publish and result.best_gain <= 0:
-        obj.log(f"{cfg.name}: not published: no validation gain over the plain decode")
+    baselines = baseline_gains(cfg, ps, dev)
+    for name, gain in baselines.items():
+        obj.log(f"{cfg.name}: baseline {name} on the same validation images: {gain:+.3f} dB")
+    reason = why_not_publish(result.best_gain, baselines)
+    if publish and reason:
+        obj.log(f"{cfg.name}: not published: {reason}")
     elif publish:
-        entry = publish_result(cfg, result, best, ps, dev)
+        entry = publish_result(cfg, result, best, ps, dev, baselines=baselines)
         obj.log(f"published {entry['name']} ({entry['file']}, sha256 {entry['sha256'][:12]}...)")

@@ -61,6 +61,8 @@ class Config:
     data: DataConfig
     train: TrainConfig
     init_from: str | None = None  # a published model to start from (easy-to-hard transfer)
+    # published models of the same slot validated on the same images; publishing needs a higher gain
+    compare_with: list[str] = field(default_factory=list)
     path: str = ""
 
     @property
@@ -114,5 +116,6 @@ def load_config(path: str) -> Config:
         data=DataConfig(**data),
         train=TrainConfig(**raw.get("train", {})),
         init_from=raw.get("init_from"),
+        compare_with=list(raw.get("compare_with", [])),
         path=os.path.abspath(path),
     )

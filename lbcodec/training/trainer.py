@@ -209,8 +209,31 @@ def train(
     return TrainResult(best_gain, best_step, steps, seconds, history), best_state
 
 
+def baseline_gains(cfg: Config, ps: PatchSet, device: str, weights_dir: str | None = None) -> dict[str, float]:
+    """Validation gain of each ``cfg.compare_with`` model on ``ps``'s validation images: the same
+    number the new model is scored by, so the two can be compared (a joint-trained RecCNN's own
+    score, for example, measures something else)."""
+    from .. import zoo
+
+    gains = {}
+    for name in cfg.compare_with:
+        net = zoo.load_model(name, weights_dir).to(device)
+        gains[name] = round(validate(net, ps, device), 4)
+    return gains
+
+
+def why_not_publish(best_gain: float, baselines: dict[str, float]) -> str | None:
+    """The reason not to publish a model with this validation gain, or None to publish."""
+    if best_gain <= 0:
+        return "no validation gain over the plain decode"
+    beaten_by = [f"{n} ({g:+.3f} dB)" for n, g in baselines.items() if g >= round(best_gain, 4)]
+    if beaten_by:
+        return "not better on the same validation images than " + ", ".join(beaten_by)
+    return None
+
+
 def publish_result(cfg: Config, result: TrainResult, best_state: dict, ps: PatchSet, device: str,
-                   weights_dir: str | None = None) -> dict:
+                   weights_dir: str | None = None, baselines: dict[str, float] | None = None) -> dict:
     """Write the safetensors file and its manifest entry (hash, provenance, validation) in one step."""
     from .. import zoo
 
@@ -244,5 +267,7 @@ def publish_result(cfg: Config, result: TrainResult, best_state: dict, ps: Patch
             "score": round(result.best_gain, 4),
         },
     }
+    if baselines:
+        provenance["validation"]["baselines"] = dict(baselines)
     return zoo.publish(cfg.name, cfg.arch, best_state, cfg.slot, provenance, cfg.container_id,
                        weights_dir=weights_dir, config=cfg.arch_config, dtype=zoo.SHIP_DTYPE)
