@@ -20,11 +20,13 @@ by the environment variable ``LBCODEC_WEIGHTS_DIR``. It holds ``manifest.json``:
                                             # in a .lbc header); never reused
        "provenance": {"data": ..., "steps": ..., "loss": ..., "device": ...,
                       "time_s": ..., "validation": {"metric": "psnr_gain_db",
-                                                    "dataset": ..., "score": ...}}}
+                                                    "dataset": ..., "score": ...}},
+       "storage": "float16",                # optional: tensors stored at half precision
+       "sha256_float32": "<hex digest>"}    # optional: the float32 file it replaced
     ]}
 
-Only :func:`load_state_dict`, :func:`load_model` and :func:`publish` import
-torch; reading the manifest does not. Weights are safetensors (never pickle)
+Only :func:`load_state_dict`, :func:`load_model`, :func:`publish` and
+:func:`store_half` import torch; reading the manifest does not. Weights are safetensors (never pickle)
 and are hash-checked before every load.
 """
 
@@ -182,7 +184,8 @@ def verify(name: str, weights_dir: str | os.PathLike[str] | None = None) -> Path
 def load_state_dict(
     name: str, weights_dir: str | os.PathLike[str] | None = None, device: str = "cpu"
 ) -> dict[str, Tensor]:
-    """The verified, unmodified tensors of model ``name`` (e.g. to fine-tune from)."""
+    """The verified tensors of model ``name`` as stored (float16 for a model with
+    ``"storage": "float16"``; ``load_state_dict`` into a float32 net widens them)."""
     from safetensors.torch import load_file
 
     return load_file(verify(name, weights_dir), device=device)

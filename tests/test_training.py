@@ -239,6 +239,12 @@ def test_load_config_roots_round_trip_and_bad_keys(tmp_path: Path) -> None:
     del bad["slot"]
     with pytest.raises(KeyError, match="slot"):
         load_config(_write_json(tmp_path / "configs" / "bad2.json", bad))
+    bad = json.loads(json.dumps(raw))
+    bad["compare_with"] = "srcnn-jpeg-ds2"  # a string, not a list of names
+    with pytest.raises(ValueError, match="compare_with"):
+        load_config(_write_json(tmp_path / "configs" / "bad4.json", bad))
+    raw["compare_with"] = ["a", "b"]
+    assert load_config(_write_json(tmp_path / "configs" / "ok.json", raw)).compare_with == ["a", "b"]
     joint = json.loads((REPO / "configs" / "comcnn-reccnn-jpeg.json").read_text())
     joint["train"]["outerr"] = 1
     with pytest.raises(TypeError, match="outerr"):
@@ -418,6 +424,37 @@ def test_baselines_are_validated_on_the_same_images_and_recorded(tmp_path: Path,
     assert list(gains) == ["srcnn-old"] and gains["srcnn-old"] == pytest.approx(expect, abs=1e-4)
     entry = publish_result(cfg, result, best, patchset, "cpu", weights_dir=str(wdir), baselines=gains)
     assert entry["provenance"]["validation"]["baselines"] == gains
+
+
+def test_the_recorded_score_is_the_shipped_weights_score(tmp_path: Path, patchset: PatchSet, wdir: Path) -> None:
+    from lbcodec.training.trainer import shipped_gain, validate
+
+    cfg = tiny_config(tmp_path, steps=4)
+    result, best = train(cfg, patchset, str(tmp_path / "run"), device="cpu")
+    gain = shipped_gain(cfg, best, patchset, "cpu")
+    entry = publish_result(cfg, result, best, patchset, "cpu", weights_dir=str(wdir), shipped=gain)
+    v = entry["provenance"]["validation"]
+    assert v["score"] == round(gain, 4) and v["score_float32"] == round(result.best_gain, 4)
+    # the score is what the published file scores
+    assert validate(zoo.load_model(cfg.name, str(wdir)), patchset, "cpu") == pytest.approx(gain, abs=1e-9)
+
+
+def test_cache_key_follows_the_pre_filter_weights(tmp_path: Path, wdir: Path) -> None:
+    cfg = tiny_config(tmp_path)
+    com = dataclasses.replace(cfg, slot={**cfg.slot, "method": "comcnn", "scale": 2})
+    assert tdata.pre_model(cfg) is None and tdata.pre_model(com) is None
+    before = tdata.cache_key(com)
+    torch.manual_seed(0)
+    net = nets.build("comcnn", in_channels=3, width=8)
+    slot = {"role": "pre", "method": "comcnn", "codec": "jpeg", "scale": 2}
+    zoo.publish("com-a", "comcnn", net.state_dict(), slot, {"data": "test"}, 3, weights_dir=str(wdir))
+    key_a = tdata.cache_key(com)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.01)
+    zoo.publish("com-a", "comcnn", net.state_dict(), slot, {"data": "test"}, 3, weights_dir=str(wdir))
+    assert len({before, key_a, tdata.cache_key(com)}) == 3
+    assert tdata.cache_key(cfg) == tdata.cache_key(dataclasses.replace(cfg))  # no pre-filter: unchanged
 
 
 def test_publish_result_writes_weights_manifest_and_provenance(tmp_path: Path, patchset: PatchSet,

@@ -92,9 +92,16 @@ def test_store_half_keeps_the_entry_and_records_the_old_hash(wdir: Path) -> None
     zoo.load_model("arcnn-tiny")  # the new hash verifies
 
 
-def test_shipped_weights_are_stored_at_half_precision() -> None:
-    for entry in zoo.list_models(zoo.default_weights_dir()):
+def test_shipped_weights_are_stored_at_half_precision(monkeypatch: pytest.MonkeyPatch) -> None:
+    from safetensors import safe_open
+
+    monkeypatch.delenv(zoo.ENV_VAR, raising=False)
+    wdir = zoo.default_weights_dir()
+    for entry in zoo.list_models(wdir):
         assert entry.get("storage") == "float16", entry["name"]
+        with safe_open(str(wdir / entry["file"]), framework="pt") as f:
+            dtypes = {f.get_slice(k).get_dtype() for k in f.keys()}
+        assert dtypes <= {"F16", "I64"} and "F16" in dtypes, (entry["name"], dtypes)
 
 
 def test_load_folds_batch_norm(wdir: Path) -> None:

@@ -34,7 +34,7 @@ def train(obj: Ctx, config, steps, runs_dir, cache_dir, publish, device):
     """
     from ..training.config import load_config
     from ..training.data import get_patches
-    from ..training.trainer import baseline_gains, publish_result, why_not_publish
+    from ..training.trainer import baseline_gains, publish_result, shipped_gain, why_not_publish
     from ..training.trainer import train as run_train
 
     with open(config) as f:
@@ -62,6 +62,10 @@ def train(obj: Ctx, config, steps, runs_dir, cache_dir, publish, device):
                 + (", published" if res.get("published") else ", not published"))
         return
     cfg = load_config(config)
+    from .. import zoo
+
+    for name in cfg.compare_with:  # fail now, not after an hour of training
+        zoo.get_entry(name)
     t0 = time.perf_counter()
     last = [0.0]
 
@@ -89,9 +93,11 @@ def train(obj: Ctx, config, steps, runs_dir, cache_dir, publish, device):
     baselines = baseline_gains(cfg, ps, dev)
     for name, gain in baselines.items():
         obj.log(f"{cfg.name}: baseline {name} on the same validation images: {gain:+.3f} dB")
-    reason = why_not_publish(result.best_gain, baselines)
+    shipped = shipped_gain(cfg, best, ps, dev)
+    obj.log(f"{cfg.name}: with the weights rounded to {zoo.SHIP_DTYPE} as shipped: {shipped:+.3f} dB")
+    reason = why_not_publish(shipped, baselines)
     if publish and reason:
         obj.log(f"{cfg.name}: not published: {reason}")
     elif publish:
-        entry = publish_result(cfg, result, best, ps, dev, baselines=baselines)
+        entry = publish_result(cfg, result, best, ps, dev, baselines=baselines, shipped=shipped)
         obj.log(f"published {entry['name']} ({entry['file']}, sha256 {entry['sha256'][:12]}...)")

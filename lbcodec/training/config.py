@@ -102,6 +102,12 @@ def resolve_data(raw_data: dict, path: str) -> dict:
     return data
 
 
+def _names(value: Any, key: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError(f"{key} must be a list of model names, got {value!r}")
+    return list(value)
+
+
 def load_config(path: str) -> Config:
     """Read a JSON config; relative data roots are resolved by :func:`config_base`."""
     with open(path) as f:
@@ -116,6 +122,6 @@ def load_config(path: str) -> Config:
         data=DataConfig(**data),
         train=TrainConfig(**raw.get("train", {})),
         init_from=raw.get("init_from"),
-        compare_with=list(raw.get("compare_with", [])),
+        compare_with=_names(raw.get("compare_with", []), "compare_with"),
         path=os.path.abspath(path),
     )

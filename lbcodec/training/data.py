@@ -79,10 +79,23 @@ class PatchSet:
         return len(self.inputs)
 
 
+def pre_model(cfg: Config) -> dict | None:
+    """The registry pre-filter the degradation runs through (what ``encode`` picks), if any."""
+    from .. import zoo
+    from ..filters import _FALLBACK
+
+    if cfg.method not in _FALLBACK:
+        return None
+    return zoo.find_default("pre", cfg.method, cfg.codec, cfg.scale)
+
+
 def cache_key(cfg: Config) -> str:
     d = {"data": cfg.to_dict()["data"], "codec": cfg.codec, "method": cfg.method, "scale": cfg.scale, "v": 1}
     if cfg.train.seed:  # the seed picks crops, rates and patch positions (seed 0 keeps its old keys)
         d["seed"] = cfg.train.seed
+    pre = pre_model(cfg)
+    if pre is not None:  # a comcnn/modifynet slot: the pre-filter's weights shape every input
+        d["pre_sha256"] = pre["sha256"]
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -222,6 +222,19 @@ def baseline_gains(cfg: Config, ps: PatchSet, device: str, weights_dir: str | No
     return gains
 
 
+def shipped_gain(cfg: Config, best_state: dict, ps: PatchSet, device: str) -> float:
+    """Validation gain of ``best_state`` as it ships (rounded to ``zoo.SHIP_DTYPE``, widened back)."""
+    import torch
+
+    from .. import nets, zoo
+
+    net = nets.build(cfg.arch, **cfg.arch_config).to(device)
+    dtype = getattr(torch, zoo.SHIP_DTYPE)
+    net.load_state_dict({k: (v.to(dtype).float() if v.dtype == torch.float32 else v)
+                         for k, v in best_state.items()})
+    return validate(net, ps, device)
+
+
 def why_not_publish(best_gain: float, baselines: dict[str, float]) -> str | None:
     """The reason not to publish a model with this validation gain, or None to publish."""
     if best_gain <= 0:
@@ -233,8 +246,12 @@ def why_not_publish(best_gain: float, baselines: dict[str, float]) -> str | None
 
 
 def publish_result(cfg: Config, result: TrainResult, best_state: dict, ps: PatchSet, device: str,
-                   weights_dir: str | None = None, baselines: dict[str, float] | None = None) -> dict:
-    """Write the safetensors file and its manifest entry (hash, provenance, validation) in one step."""
+                   weights_dir: str | None = None, baselines: dict[str, float] | None = None,
+                   shipped: float | None = None) -> dict:
+    """Write the safetensors file and its manifest entry (hash, provenance, validation) in one step.
+
+    ``shipped``: the validation gain of the weights as stored (:func:`shipped_gain`); when given
+    it is the recorded score, beside the float32 one."""
     from .. import zoo
 
     tc = cfg.train
@@ -267,6 +284,9 @@ def publish_result(cfg: Config, result: TrainResult, best_state: dict, ps: Patch
             "score": round(result.best_gain, 4),
         },
     }
+    if shipped is not None:
+        provenance["validation"]["score"] = round(shipped, 4)
+        provenance["validation"]["score_float32"] = round(result.best_gain, 4)
     if baselines:
         provenance["validation"]["baselines"] = dict(baselines)
     return zoo.publish(cfg.name, cfg.arch, best_state, cfg.slot, provenance, cfg.container_id,
