@@ -143,7 +143,10 @@ def test_every_config_loads(path: Path) -> None:
     if kind == "post":
         assert path.stem == cfg.name or path.parent.name == "experiments"  # variants share names
         assert cfg.slot["role"] == "post" and cfg.codec in CODECS
-        assert cfg.method in ("none", "downsample") and cfg.scale in (1, 2)
+        assert cfg.method in ("none", "downsample", "comcnn") and cfg.scale in (1, 2)
+        assert (cfg.method == "none") == (cfg.scale == 1)  # the resizing methods run at x1/2
+        for name in cfg.compare_with:  # incumbents share the slot
+            assert zoo.get_entry(name)["slot"]["method"] == cfg.method, name
         assert cfg.train.steps > 0 and cfg.train.val_every > 0 and cfg.train.lr >= cfg.train.lr_final > 0
         lo, hi = cfg.slot["bpp"]
         assert 0 < lo < hi
