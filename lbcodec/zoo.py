@@ -60,6 +60,7 @@ __all__ = [
     "load_state_dict",
     "publish",
     "store_half",
+    "as_stored",
     "hash_prefixes",
     "verify",
     "default_weights_dir",
@@ -290,6 +291,12 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def _write_entry(directory: Path, manifest: dict[str, Any], entry: Mapping[str, Any], data: bytes) -> None:
+    """Write a model's file, then the manifest that names it (each atomically)."""
+    _write_atomic(directory / entry["file"], data)
+    _write_atomic(directory / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))
+
+
 def publish(
     name: str,
     arch: str,
@@ -329,7 +336,7 @@ def publish(
     _check_slot(slot)
     if dtype not in STORAGE_DTYPES:
         raise ZooError(f"storage dtype must be one of {', '.join(STORAGE_DTYPES)}, got {dtype!r}")
-    tensors = _stored({k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}, dtype)
+    tensors = as_stored({k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}, dtype)
     net = nets.from_state_dict(arch, tensors, **dict(config or {}))
     full_config = json.loads(json.dumps(net.config))  # tuples -> lists, checks JSON-ability
 
@@ -364,17 +371,17 @@ def publish(
     if old is None:
         models.append(entry)
     manifest["models"] = models
-    _write_atomic(directory / entry["file"], data)
-    _write_atomic(directory / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))
+    _write_entry(directory, manifest, entry, data)
     return entry
 
 
-def _stored(tensors: dict[str, Tensor], dtype: str) -> dict[str, Tensor]:
-    """``tensors`` with every float32 one cast to ``dtype`` (others untouched)."""
+def as_stored(tensors: Mapping[str, Tensor], dtype: str) -> dict[str, Tensor]:
+    """``tensors`` as a file of storage ``dtype`` holds them: every float32 one cast to
+    ``dtype``, others untouched (``load_state_dict`` into a float32 net widens them back)."""
     import torch
 
     if dtype == "float32":
-        return tensors
+        return dict(tensors)
     target = getattr(torch, dtype)
     return {k: (v.to(target) if v.dtype == torch.float32 else v) for k, v in tensors.items()}
 
@@ -407,12 +414,10 @@ def store_half(name: str, weights_dir: str | os.PathLike[str] | None = None) -> 
     with safe_open(str(path), framework="pt") as handle:
         metadata = handle.metadata() or {}
         tensors = {k: handle.get_tensor(k) for k in handle.keys()}
-    data = save(_stored(tensors, "float16"), metadata=metadata)
+    data = save(as_stored(tensors, "float16"), metadata=metadata)
     new = {**entry, "sha256": hashlib.sha256(data).hexdigest(), "storage": "float16",
            "sha256_float32": entry["sha256"]}
     manifest = load_manifest(weights_dir)
     manifest["models"] = [new if e["name"] == name else e for e in manifest["models"]]
-    directory = _dir(weights_dir)
-    _write_atomic(directory / entry["file"], data)
-    _write_atomic(directory / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))
+    _write_entry(_dir(weights_dir), manifest, new, data)
     return new

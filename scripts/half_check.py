@@ -60,8 +60,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--convert", action="store_true", help="then store each checked model at float16")
     args = ap.parse_args(argv)
 
-    import torch
-
     paths = sorted(p for p in args.folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".ppm"))[: args.n]
     images = [imageio.read_image(p.read_bytes()).pixels for p in paths]
     names = [m for m in args.models.split(",") if m] or [e["name"] for e in zoo.list_models()]
@@ -75,8 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {name} | {entry['slot']['role']} | - | - | already float16 |")
             continue
         state = zoo.load_state_dict(name)
-        half = {k: (v.half().float() if v.dtype == torch.float32 else v) for k, v in state.items()}
-        net32, net16 = _net(entry, state), _net(entry, half)
+        net32, net16 = _net(entry, state), _net(entry, zoo.as_stored(state, "float16"))
         slot = entry["slot"]
         key = (slot["role"], slot["codec"], slot["method"], slot.get("scale"))
         if key not in cache:

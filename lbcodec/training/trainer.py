@@ -224,14 +224,10 @@ def baseline_gains(cfg: Config, ps: PatchSet, device: str, weights_dir: str | No
 
 def shipped_gain(cfg: Config, best_state: dict, ps: PatchSet, device: str) -> float:
     """Validation gain of ``best_state`` as it ships (rounded to ``zoo.SHIP_DTYPE``, widened back)."""
-    import torch
-
     from .. import nets, zoo
 
     net = nets.build(cfg.arch, **cfg.arch_config).to(device)
-    dtype = getattr(torch, zoo.SHIP_DTYPE)
-    net.load_state_dict({k: (v.to(dtype).float() if v.dtype == torch.float32 else v)
-                         for k, v in best_state.items()})
+    net.load_state_dict(zoo.as_stored(best_state, zoo.SHIP_DTYPE))
     return validate(net, ps, device)
 
 
