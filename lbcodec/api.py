@@ -11,7 +11,7 @@ Array contract: ``pixels`` uint8 ``(H, W, C)``, C = 1 or 3; ``alpha`` uint8
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from . import filters
 from .codecs import get_codec
 from .errors import BudgetError, CorruptContainerError, InputError
 from .pipeline import RESIZING_METHODS, Pipeline, compact_size
-from .ratecontrol import BudgetTooSmall, fit_budget
+from .ratecontrol import BudgetTooSmall, fit_budget, refine_integer
 
 DEFAULT_METHOD = "downsample"
 DEFAULT_SCALE = 2
@@ -59,6 +59,7 @@ def encode_image(
     method: str = DEFAULT_METHOD,
     scale: int | None = None,
     subsampling: str = "420",
+    tune: str = "psnr",
     bpp: float | None = None,
     quality: float | None = None,
     size: int | None = None,
@@ -69,7 +70,9 @@ def encode_image(
     Exactly one of ``bpp`` (whole file bits per original pixel, an upper bound),
     ``size`` (whole file bytes, an upper bound) or ``quality`` (0-100) is given.
     ``post`` names the decoder's post-filter: ``auto`` (the best shipped model for
-    the slot, or none), ``none``, a network name or a model name.
+    the slot, or none), ``none``, a network name or a model name. ``tune`` (``psnr``
+    or ``ssim``) is the encoder's objective where the codec has one (heif, avif); the
+    decoder does not need to know it.
     """
     pixels = _check_pixels(pixels)
     h, w, c = pixels.shape
@@ -94,7 +97,7 @@ def encode_image(
         return ctr.Header(w, h, c, pipe, alpha is not None)
 
     def enc(q: float) -> bytes:
-        return coder.encode(compact, q, subsampling)
+        return coder.encode(compact, q, subsampling, tune)
 
     if quality is not None:
         payload, probes, q = enc(quality), 1, float(quality)
@@ -104,7 +107,15 @@ def encode_image(
         budget = size if size is not None else int(bpp * w * h // 8)
         size_of = lambda p: ctr.container_size(header_at(0), len(p), len(alpha_bytes))  # noqa: E731
         try:
-            res = fit_budget(enc, size_of, budget, coder.integer_quality)
+            if coder.has_draft:  # search with the fast encoder, keep the final encoder's nearest fit
+                draft = fit_budget(lambda q: coder.encode(compact, q, subsampling, tune, draft=True), size_of, budget,
+                                   coder.integer_quality)
+                res = refine_integer(enc, size_of, budget, draft.quality)
+                if res is None:
+                    res = fit_budget(enc, size_of, budget, coder.integer_quality)
+                res = replace(res, probes=res.probes + draft.probes)
+            else:
+                res = fit_budget(enc, size_of, budget, coder.integer_quality)
         except BudgetTooSmall as exc:
             raise BudgetError(_budget_message(exc, w * h, codec, method, scale, bpp)) from None
         payload, probes, q = res.payload, res.probes, res.quality

@@ -56,6 +56,7 @@ class Job:
     match_rate: bool = False  # with quality: the plain codec's size at that quality
     gray: bool = False
     subsampling: str = "420"
+    tune: str = "psnr"  # the encoder's objective (heif, avif); rows before it existed lack it
 
     @property
     def target_kind(self) -> str:
@@ -77,6 +78,8 @@ class Job:
             k += "|gray"
         if self.subsampling != "420":
             k += f"|{self.subsampling}"
+        if self.tune != "psnr":
+            k += f"|tune-{self.tune}"
         return k
 
 
@@ -114,6 +117,7 @@ def make_jobs(
     match_rate: bool = False,
     gray: bool = False,
     subsampling: str = "420",
+    tune: str = "psnr",
 ) -> list[Job]:
     """Every pipeline x target x image, pipeline by pipeline (results come in curve by curve)."""
     from .api import default_scale
@@ -123,7 +127,7 @@ def make_jobs(
                                                           for q in qualities]
     return [
         Job(img, c, m, scale if (scale and m in ("downsample", "comcnn")) else default_scale(m), p,
-            gray=gray, subsampling=subsampling, **t)
+            gray=gray, subsampling=subsampling, tune=tune, **t)
         for c in codecs
         for m in methods
         for p in posts
@@ -190,7 +194,7 @@ def run_job(job: Job, timing: str = "basic") -> dict:
     pixels, alpha = load_job_image(job)
     post, ensemble = _split_post(job.post)
     row = _row_head(job)
-    common = {"alpha": alpha, "codec": job.codec, "subsampling": job.subsampling}
+    common = {"alpha": alpha, "codec": job.codec, "subsampling": job.subsampling, "tune": job.tune}
     budget = None
     try:
         if job.target_kind == "size":
@@ -257,7 +261,7 @@ def _timings(job: Job, pixels, alpha, post: str, enc, t_enc: float, full: bool) 
     else:
         t0 = time.perf_counter()
         encode_image(pixels, alpha=alpha, codec=job.codec, method=job.method, scale=job.scale,
-                     subsampling=job.subsampling, quality=enc.quality, post=post)
+                     subsampling=job.subsampling, tune=job.tune, quality=enc.quality, post=post)
         out["enc1_s"] = time.perf_counter() - t0
     if not full:
         return out
@@ -267,7 +271,7 @@ def _timings(job: Job, pixels, alpha, post: str, enc, t_enc: float, full: bool) 
     out["pre_s"] = time.perf_counter() - t0
     coder = get_codec(job.codec)
     t0 = time.perf_counter()
-    data = coder.encode(compact, enc.quality, job.subsampling)
+    data = coder.encode(compact, enc.quality, job.subsampling, job.tune)
     out["bare_enc_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     coder.decode(data, channels=compact.shape[2])
@@ -397,6 +401,8 @@ def pipeline_id(r: dict) -> str:
         pid += "|gray"
     if r.get("subsampling", "420") != "420":
         pid += f"|{r['subsampling']}"
+    if r.get("tune", "psnr") != "psnr":
+        pid += f"|tune-{r['tune']}"
     return pid
 
 
@@ -505,7 +511,7 @@ def row_target(r: dict) -> tuple[str, str, float]:
 
 
 def pipeline_label(codec: str, method: str, scale: int, post: str, post_models=(), gray=False, subsampling="420",
-                   methods_used=()) -> str:
+                   methods_used=(), tune="psnr") -> str:
     """Human name of a pipeline: ``jpeg none``, ``jpeg downsample x1/2 + srcnn-jpeg-ds2``."""
     s = f"{codec} {method}" + (f" x1/{scale}" if scale > 1 else "")
     used = sorted(set(methods_used) - {method})
@@ -521,6 +527,8 @@ def pipeline_label(codec: str, method: str, scale: int, post: str, post_models=(
         s += " x8-ensemble"
     if subsampling != "420":
         s += f" {subsampling[0]}:{subsampling[1]}:{subsampling[2]}"
+    if tune != "psnr":
+        s += f" [tune {tune}]"
     if gray:
         s += " [gray]"
     return s
@@ -547,7 +555,8 @@ def summarize(rows: list[dict]) -> list[dict]:
         ens = _split_post(r0["post"])[1]
         pipe_info[pid] = {
             "pipeline": pipeline_label(r0["codec"], r0["method"], r0["scale"], r0["post"], models,
-                                       r0.get("gray", False), r0.get("subsampling", "420"), used),
+                                       r0.get("gray", False), r0.get("subsampling", "420"), used,
+                                       r0.get("tune", "psnr")),
             "plain": bool(ok) and r0["method"] == "none" and used <= {"none"} and models <= {None} and not ens,
         }
     out = []
@@ -559,7 +568,7 @@ def summarize(rows: list[dict]) -> list[dict]:
             "pipeline_id": pid, **pipe_info[pid],
             "codec": r0["codec"], "method": r0["method"], "scale": r0["scale"], "post": r0["post"],
             "gray": r0.get("gray", False), "subsampling": r0.get("subsampling", "420"),
-            "target": label, "target_kind": kind, "target_value": value,
+            "tune": r0.get("tune", "psnr"), "target": label, "target_kind": kind, "target_value": value,
             "target_bpp": value if kind == "bpp" else None,
             "images": len(rs), "failed": len(rs) - len(ok),
         }
@@ -592,10 +601,10 @@ def curves(summary: list[dict], metric: str = "psnr_rgb") -> dict[str, list[tupl
     return {k: sorted(v) for k, v in out.items()}
 
 
-def _plain_of(summary: list[dict], codec: str, gray: bool, subsampling: str) -> str | None:
+def _plain_of(summary: list[dict], codec: str, gray: bool, subsampling: str, tune: str = "psnr") -> str | None:
     """pipeline_id of the plain codec: method none and no post-filter (post none preferred over auto)."""
     cands = [s for s in summary if s["plain"] and s["codec"] == codec and s["gray"] == gray
-             and s["subsampling"] == subsampling]
+             and s["subsampling"] == subsampling and s.get("tune", "psnr") == tune]
     cands.sort(key=lambda s: (s["post"] != "none",))
     return cands[0]["pipeline_id"] if cands else None
 
@@ -630,8 +639,9 @@ def bd_table(summary: list[dict]) -> list[dict]:
         pipes.setdefault(s["pipeline_id"], s)
     out = []
     for pid, s in pipes.items():
-        for vs_name, anchor in (("own codec", _plain_of(summary, s["codec"], s["gray"], s["subsampling"])),
-                                ("jpeg", _plain_of(summary, "jpeg", s["gray"], s["subsampling"]))):
+        for vs_name, anchor in (("own codec", _plain_of(summary, s["codec"], s["gray"], s["subsampling"],
+                                                        s.get("tune", "psnr"))),
+                                ("jpeg", _plain_of(summary, "jpeg", s["gray"], s["subsampling"], s.get("tune", "psnr")))):
             if anchor is None or anchor == pid or (vs_name == "jpeg" and s["codec"] == "jpeg"):
                 continue
             out.append({
@@ -677,7 +687,7 @@ def speed_table(rows: list[dict], memory: list[dict] = ()) -> list[dict]:
         m = mem.get(pid)
         e["peak_mb"] = m.get("peak_mb") if m else None
         e["baseline_mb"] = m.get("baseline_mb") if m else None
-        e["plain_id"] = _plain_of(summary, s["codec"], s["gray"], s["subsampling"])
+        e["plain_id"] = _plain_of(summary, s["codec"], s["gray"], s["subsampling"], s.get("tune", "psnr"))
         out.append(e)
     by_id = {e["pipeline_id"]: e for e in out}
     for e in out:
@@ -851,7 +861,7 @@ def write_outputs(out_dir: str, rows: list[dict], settings: dict, memory: list[d
     return doc
 
 
-CSV_FIELDS = ("image", "codec", "method", "scale", "post", "gray", "subsampling", "target", "ok", "width", "height",
+CSV_FIELDS = ("image", "codec", "method", "scale", "post", "gray", "subsampling", "tune", "target", "ok", "width", "height",
               "bytes", "bpp", "quality", "method_used", "post_model", "psnr_rgb", "psnr_y", "ms_ssim", "ssim_y", "psnr_b_y", "enc_s", "dec_s", "threads", "lbc_sha256", "error")
 
 

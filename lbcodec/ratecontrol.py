@@ -127,3 +127,58 @@ def fit_budget(
     assert best is not None
     size, q, payload = best
     return RateResult(quality=q, payload=payload, size=size, probes=probes)
+
+
+#: how far below the draft's quality :func:`refine_integer` steps before it gives up
+REFINE_MAX_DOWN = 4
+
+
+def refine_integer(
+    encode: Callable[[float], bytes],
+    size_of: Callable[[bytes], int],
+    budget: int,
+    start: float,
+    lo: float = 0.0,
+    hi: float = 100.0,
+) -> RateResult | None:
+    """The highest integer quality near ``start`` whose payload fits, or None.
+
+    For codecs whose rate search runs on a fast draft encoder (AVIF: libaom at a
+    higher speed) and whose final encoder's sizes differ by a few percent: probe
+    ``start``; step up while it fits, or down (at most :data:`REFINE_MAX_DOWN`
+    steps) until it fits. None when nothing fits within those steps (the caller
+    then runs :func:`fit_budget` on the final encoder). Usually 2 probes.
+    """
+    probes = 0
+    found: tuple[float, bytes, int] | None = None
+
+    def fits(q: float) -> tuple[bytes, int] | None:
+        nonlocal probes
+        payload = encode(q)
+        probes += 1
+        size = size_of(payload)
+        return (payload, size) if size <= budget else None
+
+    q = float(min(max(round(start), lo), hi))
+    r = fits(q)
+    if r is not None:
+        found = (q, *r)
+        while q + 1 <= hi:
+            r = fits(q + 1)
+            if r is None:
+                break
+            q += 1
+            found = (q, *r)
+    else:
+        for _ in range(REFINE_MAX_DOWN):
+            q -= 1
+            if q < lo:
+                break
+            r = fits(q)
+            if r is not None:
+                found = (q, *r)
+                break
+    if found is None:
+        return None
+    q, payload, size = found
+    return RateResult(quality=q, payload=payload, size=size, probes=probes)

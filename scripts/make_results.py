@@ -226,7 +226,7 @@ def _used(rs: list[dict], ours: PT.Ours) -> str:
     used = {r.get("method_used", r["method"]) for r in ok}
     models = {r.get("post_model") for r in ok}
     return B.pipeline_label(ours.codec, ours.method, ok[0]["scale"], ours.post, models, ok[0].get("gray", False),
-                            ok[0].get("subsampling", "420"), used)
+                            ok[0].get("subsampling", "420"), used, ok[0].get("tune", "psnr"))
 
 
 def _paper(table: PT.PaperTable, group: str, method: str, target: float, metric: str) -> str:

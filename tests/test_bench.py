@@ -192,6 +192,26 @@ def test_gray_conversion_codes_one_channel(images, tmp_path):
     assert row["psnr_rgb"] == row["psnr_y"]  # one plane: both are the gray PSNR
 
 
+def test_tune_ssim_is_its_own_pipeline(images, tmp_path):
+    """--tune ssim: keys, pipeline ids and labels say so; the plain anchor is the ssim-tuned codec."""
+    out = str(tmp_path / "t")
+    res = run("bench", images, "--codecs", "heif", "--methods", "none", "--posts", "none", "--tune", "ssim",
+              "--quality", "40", "--limit", "1", "-o", out)
+    assert res.exit_code == 0, res.output
+    (row,) = bench.load_rows(os.path.join(out, "bench.jsonl"))
+    assert row["ok"] and row["tune"] == "ssim" and row["key"].endswith("|tune-ssim")
+    (s,) = _json(os.path.join(out, "summary.json"))["summary"]
+    assert s["pipeline_id"] == "heif|none|1|none|tune-ssim" and s["pipeline"] == "heif none [tune ssim]"
+    assert s["plain"] and bench._plain_of([s], "heif", False, "420", "ssim") == s["pipeline_id"]
+    assert bench._plain_of([s], "heif", False, "420", "psnr") is None
+    from lbcodec.api import encode_image
+
+    pixels = np.asarray(Image.open(os.path.join(images, row["image"])).convert("RGB"))
+    for tune, same in (("ssim", True), ("psnr", False)):
+        data = encode_image(pixels, codec="heif", method="none", quality=row["quality"], tune=tune, post="none").data
+        assert (hashlib.sha256(data).hexdigest()[:16] == row["lbc_sha256"]) is same
+
+
 def test_bad_options_are_usage_errors(images, tmp_path):
     res = CliRunner().invoke(cli, ["bench", images, "--posts", "nosuchnet", "-o", str(tmp_path / "x")])
     assert res.exit_code == 2 and "unknown post-filter" in res.output

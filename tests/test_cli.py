@@ -147,6 +147,24 @@ def test_encode_options(tmp_path, src):
     assert len(out2.read_bytes()) <= 900
 
 
+def test_encode_tune(tmp_path):
+    """--tune ssim gives another heif bitstream that decodes without being told; bad values are usage errors."""
+    src = tmp_path / "photo.png"
+    src.write_bytes(png_bytes(photo_like(128, 160)))
+    outs = {}
+    for tune in ("psnr", "ssim"):
+        outs[tune] = tmp_path / f"{tune}.lbc"
+        r = run("encode", str(src), "-o", str(outs[tune]), "-c", "heif", "-m", "none", "--quality", "40",
+                "--tune", tune, "--post", "none")
+        assert r.exit_code == 0, r.stderr
+        r = run("decode", str(outs[tune]), "-o", str(tmp_path / f"{tune}.png"))
+        assert r.exit_code == 0, r.stderr
+    assert outs["psnr"].read_bytes() != outs["ssim"].read_bytes()
+    r = run("encode", str(src), "-o", str(tmp_path / "bad.lbc"), "--tune", "vmaf")
+    assert r.exit_code == 2 and "vmaf" in r.stderr
+    assert not (tmp_path / "bad.lbc").exists()
+
+
 def test_quiet(tmp_path, src):
     r = run("-q", "encode", str(src), "-o", str(tmp_path / "q.lbc"), "--quality", "50")
     assert r.exit_code == 0

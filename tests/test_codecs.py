@@ -10,7 +10,7 @@ from PIL import Image, JpegImagePlugin
 
 from conftest import ALL_CODECS, noisy_image, photo_like, smooth_image
 from lbcodec.api import decode_image, encode_image
-from lbcodec.codecs import CODEC_BY_ID, CODECS, get_codec
+from lbcodec.codecs import CODEC_BY_ID, CODECS, TUNES, get_codec
 from lbcodec.errors import CorruptContainerError, InputError
 from lbcodec.metrics import psnr
 
@@ -244,3 +244,47 @@ def test_decode_truncated_bitstream_is_corrupt_or_partial(codec):
     # a bitstream cut to a few bytes cannot be decoded by any of the libraries
     with pytest.raises(CorruptContainerError):
         c.decode(data[:8])
+
+
+@pytest.mark.parametrize("codec", ["avif", "heif"])
+def test_tune_picks_different_encoder_settings(codec):
+    """psnr (the default) and ssim give different, valid bitstreams; psnr has the lower error per byte."""
+    img = photo_like(128, 160)
+    c = get_codec(codec)
+    assert c.has_tune
+    assert c.encode(img, 40) == c.encode(img, 40, tune="psnr")
+    d_psnr, d_ssim = c.encode(img, 40, tune="psnr"), c.encode(img, 40, tune="ssim")
+    assert d_psnr != d_ssim
+    for d in (d_psnr, d_ssim):
+        assert psnr(img, c.decode(d, channels=3)) > 22.0
+    # the decoder needs no setting: both come back through the pipeline
+    for tune in TUNES:
+        res = encode_image(img, codec=codec, method="none", quality=40, tune=tune, post="none")
+        assert decode_image(res.data, post="none").pixels.shape == img.shape
+
+
+@pytest.mark.parametrize("codec", ["jpeg", "jpeg2000", "webp", "jpegxl"])
+def test_tune_is_accepted_and_ignored_where_there_is_no_choice(codec):
+    img = photo_like(64, 64)
+    c = get_codec(codec)
+    assert not c.has_tune and c.settings_tag == ""
+    assert c.encode(img, 50, tune="ssim") == c.encode(img, 50, tune="psnr")
+
+
+def test_unknown_tune_is_a_value_error():
+    with pytest.raises(ValueError, match="tune"):
+        get_codec("jpeg").encode(photo_like(32, 32), 50, tune="vmaf")
+
+
+def test_avif_444_with_ssim_tuning_is_444():
+    img = photo_like(96, 128)
+    data = get_codec("avif").encode(img, 60, "444", tune="ssim")
+    i = data.find(b"av1C") + 4
+    assert i >= 4 and (data[i + 2] >> 2) & 3 == 0
+
+
+def test_heif_psnr_tuning_lowers_x265_aq_strength():
+    from lbcodec.codecs import heif
+
+    assert heif._x265_params(30, "psnr")["x265:aq-strength"] == str(heif.AQ_STRENGTH_PSNR)
+    assert "x265:aq-strength" not in heif._x265_params(30, "ssim")

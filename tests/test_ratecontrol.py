@@ -224,3 +224,41 @@ def test_unreachable_size_message_in_bytes(img):
 def test_unreachable_hint_suggests_larger_scale(img):
     with pytest.raises(BudgetError, match="larger --scale"):
         encode_image(img, codec="jpeg", method="downsample", scale=2, bpp=0.01)
+
+
+def _sized(size_at):
+    """A fake codec: the payload of quality q is size_at(q) bytes; records the qualities it encoded."""
+    seen = []
+
+    def encode(q):
+        seen.append(q)
+        return bytes(int(size_at(q)))
+
+    return encode, len, seen
+
+
+@pytest.mark.parametrize("start, expected, probes", [(10, 12, 4), (12, 12, 2), (14, 12, 3), (16, 12, 5)])
+def test_refine_integer_finds_the_nearest_fit(start, expected, probes):
+    encode, size_of, seen = _sized(lambda q: 100 * q)  # q fits while 100 q <= 1250: q <= 12
+    res = rc.refine_integer(encode, size_of, 1250, start)
+    assert res is not None and (res.quality, res.size, res.probes) == (expected, 1200, probes)
+    assert len(res.payload) == 1200 and len(seen) == probes
+
+
+def test_refine_integer_gives_up_far_below_and_stops_at_the_top():
+    encode, size_of, _ = _sized(lambda q: 100 * q)
+    assert rc.refine_integer(encode, size_of, 1250, 12 + rc.REFINE_MAX_DOWN + 1) is None
+    res = rc.refine_integer(encode, size_of, 10**6, 98)
+    assert res.quality == 100 and res.probes == 3
+
+
+def test_avif_rate_control_keeps_a_final_speed_encode_that_fits():
+    """AVIF searches at the draft speed, then keeps a fitting full-speed encode."""
+    from lbcodec.codecs import get_codec
+
+    img = photo_like(128, 160)
+    res = encode_image(img, codec="avif", method="none", bpp=0.5, post="none")
+    assert len(res.data) * 8 <= 0.5 * 128 * 160
+    final = get_codec("avif").encode(img, res.quality)
+    draft = get_codec("avif").encode(img, res.quality, draft=True)
+    assert final != draft and final in res.data

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .avif import AvifCodec
-from .base import SUBSAMPLINGS, Codec
+from .base import SUBSAMPLINGS, TUNES, Codec
 from .heif import HeifCodec
 from .jpeg import JpegCodec
 from .jpeg2000 import Jpeg2000Codec
@@ -34,4 +34,4 @@ def get_codec(name: str) -> Codec:
         raise ValueError(f"unknown codec {name!r}; choose from {', '.join(CODECS)}") from None
 
 
-__all__ = ["CODECS", "CODEC_BY_ID", "SUBSAMPLINGS", "Codec", "get_codec"]
+__all__ = ["CODECS", "CODEC_BY_ID", "SUBSAMPLINGS", "TUNES", "Codec", "get_codec"]

@@ -18,6 +18,9 @@ import numpy as np
 from ..errors import CodecUnavailableError, CorruptContainerError, InputError
 
 SUBSAMPLINGS = ("420", "444")
+#: what a codec's encoder optimises where it has the choice (heif, avif): ``psnr`` (lbcodec's
+#: default: the post-filters are trained for squared error) or ``ssim`` (the libraries' defaults)
+TUNES = ("psnr", "ssim")
 
 #: worker threads each codec library may start (None: the library's own default)
 _THREADS: int | None = None
@@ -65,6 +68,14 @@ class Codec:
     integer_quality: ClassVar[bool] = True
     #: True when chroma subsampling can be chosen
     has_subsampling: ClassVar[bool] = True
+    #: True when ``tune`` changes the encoder's settings (it is accepted, and ignored, by every codec)
+    has_tune: ClassVar[bool] = False
+    #: names the default (``tune="psnr"``) encoder settings where they changed since the
+    #: first training runs; part of the training-patch cache key, so old caches are not reused
+    settings_tag: ClassVar[str] = ""
+    #: True when ``encode(..., draft=True)`` is a faster encoder whose sizes track the final
+    #: one's (AVIF: libaom at a higher speed); rate control searches with it, then refines
+    has_draft: ClassVar[bool] = False
 
     # -- availability ---------------------------------------------------------
     @classmethod
@@ -90,8 +101,14 @@ class Codec:
         raise NotImplementedError
 
     # -- coding ---------------------------------------------------------------
-    def encode(self, img: np.ndarray, quality: float, subsampling: str = "420") -> bytes:
-        """Encode ``img`` (uint8, HxWxC, C in {1, 3}) lossily at ``quality`` in [0, 100]."""
+    def encode(self, img: np.ndarray, quality: float, subsampling: str = "420", tune: str = "psnr",
+               draft: bool = False) -> bytes:
+        """Encode ``img`` (uint8, HxWxC, C in {1, 3}) lossily at ``quality`` in [0, 100].
+
+        ``tune`` (``psnr`` or ``ssim``) picks the encoder's objective where the codec has one
+        to pick (:attr:`has_tune`); the bitstream stays standard either way. ``draft``
+        asks for the fast encoder of :attr:`has_draft` codecs (ignored by the others).
+        """
         if not self.available():
             raise CodecUnavailableError(f"codec {self.name!r} is not available in this installation")
         img = _check_image(img)
@@ -99,11 +116,14 @@ class Codec:
             raise ValueError(f"quality must be within [0, 100], got {quality}")
         if subsampling not in SUBSAMPLINGS:
             raise ValueError(f"subsampling must be one of {SUBSAMPLINGS}, got {subsampling!r}")
+        if tune not in TUNES:
+            raise ValueError(f"tune must be one of {TUNES}, got {tune!r}")
         if img.shape[2] == 1 and not self.native_gray:
             img = np.repeat(img, 3, axis=2)
         if self.integer_quality:
             quality = float(round(quality))
-        data = self._encode(np.ascontiguousarray(img), quality, subsampling)
+        extra = {"draft": True} if draft and self.has_draft else {}
+        data = self._encode(np.ascontiguousarray(img), quality, subsampling, tune, **extra)
         return bytes(data)
 
     def decode(self, data: bytes, channels: int | None = None) -> np.ndarray:
@@ -128,7 +148,7 @@ class Codec:
             img = np.repeat(img, 3, axis=2)
         return np.ascontiguousarray(img)
 
-    def _encode(self, img: np.ndarray, quality: float, subsampling: str) -> bytes:
+    def _encode(self, img: np.ndarray, quality: float, subsampling: str, tune: str) -> bytes:
         raise NotImplementedError
 
     def _decode(self, data: bytes) -> np.ndarray:

@@ -31,7 +31,7 @@ class JpegCodec(Codec):
 
         return imagecodecs.jpeg8_version()
 
-    def _encode(self, img: np.ndarray, quality: float, subsampling: str) -> bytes:
+    def _encode(self, img: np.ndarray, quality: float, subsampling: str, tune: str) -> bytes:
         import imagecodecs
 
         kwargs = {"subsampling": subsampling} if img.shape[2] == 3 else {}

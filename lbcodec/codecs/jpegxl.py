@@ -48,7 +48,7 @@ class JpegxlCodec(Codec):
 
         return imagecodecs.jpegxl_version()
 
-    def _encode(self, img: np.ndarray, quality: float, subsampling: str) -> bytes:
+    def _encode(self, img: np.ndarray, quality: float, subsampling: str, tune: str) -> bytes:
         import imagecodecs
 
         src = img[:, :, 0] if img.shape[2] == 1 else img

@@ -35,7 +35,7 @@ class WebpCodec(Codec):
 
         return imagecodecs.webp_version()
 
-    def _encode(self, img: np.ndarray, quality: float, subsampling: str) -> bytes:
+    def _encode(self, img: np.ndarray, quality: float, subsampling: str, tune: str) -> bytes:
         import imagecodecs
 
         return imagecodecs.webp_encode(img, level=float(quality), lossless=False, method=6)

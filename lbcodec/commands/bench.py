@@ -69,6 +69,8 @@ _KODAK_NAME = re.compile(r"^kodim\d\d\.png$", re.IGNORECASE)
 @click.option("--scale", type=click.IntRange(2, 4), default=None, help="Scale for downsample/comcnn (default 2).")
 @click.option("--subsampling", type=click.Choice(["420", "444"]), default="420", show_default=True,
               help="Chroma subsampling where the codec has the choice.")
+@click.option("--tune", type=click.Choice(["psnr", "ssim"]), default="psnr", show_default=True,
+              help="Encoder objective where the codec has one (heif, avif).")
 @click.option("--gray", is_flag=True, help="Convert the images to gray first (MATLAB rgb2gray weights).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N images.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
@@ -90,7 +92,7 @@ _KODAK_NAME = re.compile(r"^kodim\d\d\.png$", re.IGNORECASE)
 @click.option("--no-plots", is_flag=True, help="Skip the PNG plots (they need matplotlib).")
 @click.pass_obj
 @reports_errors
-def bench(obj: Ctx, paths, codec_list, methods, posts, bpps, qualities, match_rate, scale, subsampling, gray, limit,
+def bench(obj: Ctx, paths, codec_list, methods, posts, bpps, qualities, match_rate, scale, subsampling, tune, gray, limit,
           jobs, threads, out_dir, timing, memory, anchors, title, no_plots):
     """Encode and decode every image of PATHS (folders or image files) with every
     pipeline (codec x method x post-filter) at every target.
@@ -129,14 +131,14 @@ def bench(obj: Ctx, paths, codec_list, methods, posts, bpps, qualities, match_ra
     if not images:
         raise click.ClickException(f"no images in {', '.join(paths)}")
     job_list = make_jobs(images, codec_list, methods, bpps or (), posts, scale, qualities=qualities or (),
-                         match_rate=match_rate, gray=gray, subsampling=subsampling)
+                         match_rate=match_rate, gray=gray, subsampling=subsampling, tune=tune)
     os.makedirs(out_dir, exist_ok=True)
     jsonl = os.path.join(out_dir, "bench.jsonl")
     mem_jsonl = os.path.join(out_dir, "memory.jsonl")
     settings = {
         "command": "lbcodec bench " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["bench"] else sys.argv[1:]),
         "paths": list(paths), "codecs": codec_list, "methods": methods, "posts": posts, "bpp": bpps or [],
-        "quality": qualities or [], "match_rate": match_rate, "scale": scale, "subsampling": subsampling,
+        "quality": qualities or [], "match_rate": match_rate, "scale": scale, "subsampling": subsampling, "tune": tune,
         "gray": gray, "limit": limit, "jobs": jobs, "threads": threads, "timing": timing,
         "title": title or os.path.basename(os.path.abspath(out_dir)),
     }

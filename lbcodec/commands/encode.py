@@ -55,6 +55,8 @@ def encode_file(src: str, dst: str, force: bool, *, params: dict, max_pixels: in
 @click.option("--size", "size_bytes", type=click.IntRange(min=1), default=None, help="Upper bound on the file size in bytes.")
 @click.option("--subsampling", type=click.Choice(["420", "444"]), default="420", show_default=True,
               help="Chroma subsampling, where the codec has the choice (jpeg, avif, heif).")
+@click.option("--tune", type=click.Choice(["psnr", "ssim"]), default="psnr", show_default=True,
+              help="Encoder objective where the codec has one (heif, avif): psnr, or the library's ssim tuning.")
 @click.option("--post", default="auto", show_default=True,
               help="Post-filter the decoder will apply: auto, none, or a network/model name.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None, help="Refuse inputs larger than this.")
@@ -64,7 +66,7 @@ def encode_file(src: str, dst: str, force: bool, *, params: dict, max_pixels: in
 @batch_options
 @click.pass_obj
 @reports_errors
-def encode(obj: Ctx, inputs, dst, codec, method, scale, bpp, quality, size_bytes, subsampling, post, max_pixels,
+def encode(obj: Ctx, inputs, dst, codec, method, scale, bpp, quality, size_bytes, subsampling, tune, post, max_pixels,
            threads, force, recursive, jobs, fail_fast, as_json):
     """Compress SRC (PNG, JPEG, TIFF, BMP, ... or - for stdin) into a .lbc file.
 
@@ -89,7 +91,7 @@ def encode(obj: Ctx, inputs, dst, codec, method, scale, bpp, quality, size_bytes
     if method in ("downsample", "comcnn") and scale == 1:
         raise click.UsageError(f"method {method!r} needs --scale 2, 3 or 4 (or use --method none)")
     params = {"codec": codec, "method": method, "scale": scale if scale is not None else default_scale(method),
-              "subsampling": subsampling, "bpp": bpp, "quality": quality, "size": size_bytes, "post": post}
+              "subsampling": subsampling, "tune": tune, "bpp": bpp, "quality": quality, "size": size_bytes, "post": post}
     if is_batch(inputs, dst):
         from ..batch import ENCODE_INPUTS
 

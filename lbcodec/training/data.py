@@ -93,6 +93,11 @@ def cache_key(cfg: Config) -> str:
     d = {"data": cfg.to_dict()["data"], "codec": cfg.codec, "method": cfg.method, "scale": cfg.scale, "v": 1}
     if cfg.train.seed:  # the seed picks crops, rates and patch positions (seed 0 keeps its old keys)
         d["seed"] = cfg.train.seed
+    from ..codecs import CODECS
+
+    tag = CODECS[cfg.codec].settings_tag if cfg.codec in CODECS else ""
+    if tag:  # the encoder's settings changed since the first caches (heif, avif: tune psnr)
+        d["codec_settings"] = tag
     pre = pre_model(cfg)
     if pre is not None:  # a comcnn/modifynet slot: the pre-filter's weights shape every input
         d["pre_sha256"] = pre["sha256"]
