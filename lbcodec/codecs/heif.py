@@ -18,8 +18,21 @@ QUALITY_PER_OCTAVE = 9.4
 #: (aq-mode 2 at strength 1.0, which moves bits into flat areas). On Kodak at 0.15/0.3/0.5 bpp,
 #: strength 0.2 gains 0.17/0.18/0.18 dB RGB PSNR for 0.002-0.003 less MS-SSIM; 0.1 is as good
 #: but coarser for rate control, and 0 (x265's tune=psnr) leaves the QP integer, so the
-#: file size moves in 12-20 % steps (scripts/heif_aq.py measures it).
+#: file size moves in 12-20 % steps (scripts/heif_x265.py measures it).
 AQ_STRENGTH_PSNR = 0.2
+#: x265 chroma QP offsets (Cb and Cr) for ``tune="psnr"``, by lbcodec quality: RGB PSNR
+#: weighs chroma errors far more than x265's defaults (offset 0) do. On Kodak (aq 0.2):
+#: 0.07 bpp (quality ~15) gains most at -2; 0.15 bpp (~23) +0.095 dB at -6; 0.3 bpp +0.20 dB
+#: and 0.5 bpp +0.26 dB at -6 (scripts/heif_x265.py). Linear in between; more negative
+#: offsets at higher quality keep the file size non-decreasing in quality.
+CHROMA_OFFSET_LOW_Q, CHROMA_OFFSET_HIGH_Q = -2, -6
+CHROMA_Q_LOW, CHROMA_Q_HIGH = 15.0, 23.0
+
+
+def chroma_qp_offset(quality: float) -> int:
+    """The Cb/Cr QP offset of ``tune="psnr"`` at ``quality``."""
+    t = min(max((quality - CHROMA_Q_LOW) / (CHROMA_Q_HIGH - CHROMA_Q_LOW), 0.0), 1.0)
+    return round(CHROMA_OFFSET_LOW_Q + t * (CHROMA_OFFSET_HIGH_Q - CHROMA_OFFSET_LOW_Q))
 
 
 def quality_to_ipratio(quality: float) -> float:
@@ -36,8 +49,8 @@ class HeifCodec(Codec):
     libheif's quality 50, and 0..100 spans about 0.03 to 6.7 bpp on Kodak.
     libheif's quality -1 (lossless) is never used. 4:2:0 by default, 4:4:4 on
     request (BPG's usual setting for the papers' comparisons). ``tune="psnr"``
-    lowers x265's adaptive quantisation to :data:`AQ_STRENGTH_PSNR`; ``"ssim"`` keeps
-    libheif's setting.
+    lowers x265's adaptive quantisation to :data:`AQ_STRENGTH_PSNR` and spends more
+    on chroma (:func:`chroma_qp_offset`); ``"ssim"`` keeps libheif's settings.
     """
 
     name = "heif"
@@ -46,7 +59,7 @@ class HeifCodec(Codec):
     library = "libheif + x265"
     integer_quality = False
     has_tune = True
-    settings_tag = f"aq-strength {AQ_STRENGTH_PSNR}"
+    settings_tag = f"aq-strength {AQ_STRENGTH_PSNR} chroma {CHROMA_OFFSET_LOW_Q}..{CHROMA_OFFSET_HIGH_Q}"
 
     @classmethod
     def _available(cls) -> bool:
@@ -93,7 +106,8 @@ def _x265_params(quality: float, tune: str = "psnr") -> dict[str, str]:
     """x265 settings: the I-frame QP ratio, the AQ strength, and a thread pool no larger than set_threads' limit."""
     params = {"x265:ipratio": f"{quality_to_ipratio(quality):.6f}"}
     if tune == "psnr":
-        params["x265:aq-strength"] = f"{AQ_STRENGTH_PSNR}"
+        off = str(chroma_qp_offset(quality))
+        params.update({"x265:aq-strength": f"{AQ_STRENGTH_PSNR}", "x265:cbqpoffs": off, "x265:crqpoffs": off})
     threads = get_threads()
     if threads is not None:
         # one pool of `threads` workers; a still image has one frame, so one frame thread
