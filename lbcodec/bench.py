@@ -717,6 +717,8 @@ def environment() -> dict:
         "processor": _cpu_name(),
         "cpu_count": os.cpu_count(),
         "codecs": {n: c.version() for n, c in CODECS.items()},
+        # the tune="psnr" encoder settings that changed since the first benches (heif, avif)
+        "codec_settings": {n: c.settings_tag for n, c in CODECS.items() if c.settings_tag},
         "packages": {},
     }
     for p in ("numpy", "torch", "imagecodecs", "pillow", "pillow-heif", "pytorch-msssim", "matplotlib"):

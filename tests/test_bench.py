@@ -200,7 +200,9 @@ def test_tune_ssim_is_its_own_pipeline(images, tmp_path):
     assert res.exit_code == 0, res.output
     (row,) = bench.load_rows(os.path.join(out, "bench.jsonl"))
     assert row["ok"] and row["tune"] == "ssim" and row["key"].endswith("|tune-ssim")
-    (s,) = _json(os.path.join(out, "summary.json"))["summary"]
+    doc = _json(os.path.join(out, "summary.json"))
+    assert set(doc["environment"]["codec_settings"]) == {"heif", "avif"}
+    (s,) = doc["summary"]
     assert s["pipeline_id"] == "heif|none|1|none|tune-ssim" and s["pipeline"] == "heif none [tune ssim]"
     assert s["plain"] and bench._plain_of([s], "heif", False, "420", "ssim") == s["pipeline_id"]
     assert bench._plain_of([s], "heif", False, "420", "psnr") is None
