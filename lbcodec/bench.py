@@ -826,8 +826,11 @@ def environment_markdown(env: dict) -> str:
     pkgs = ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items())
     models = env.get("models") or []
     m = ", ".join(f"{x['name']} ({x['sha256']})" for x in models) if isinstance(models, list) and models else "none"
+    settings = env.get("codec_settings") or {}
+    tuned = (" Encoder settings of `--tune psnr`: " + ", ".join(f"{k} {v}" for k, v in settings.items()) + "."
+             if settings else "")
     return (f"lbcodec {env.get('lbcodec')}, Python {env.get('python')} on {env.get('processor')} "
-            f"({env.get('cpu_count')} CPUs). Codecs: {codecs}. Packages: {pkgs}. Trained models: {m}.")
+            f"({env.get('cpu_count')} CPUs). Codecs: {codecs}.{tuned} Packages: {pkgs}. Trained models: {m}.")
 
 
 def write_outputs(out_dir: str, rows: list[dict], settings: dict, memory: list[dict] = (),

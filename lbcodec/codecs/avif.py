@@ -50,8 +50,16 @@ class AvifCodec(Codec):
     @classmethod
     def _version(cls) -> str:
         import imagecodecs
+        from PIL import features
 
-        return imagecodecs.avif_version()
+        pil = features.version("avif")
+        aom = ""
+        if pil:
+            from PIL import AvifImagePlugin
+
+            aom = f" + aom {AvifImagePlugin.get_codec_version('aom')}"
+        return (f"{imagecodecs.avif_version()} (decode; encode with --tune ssim), Pillow libavif {pil}{aom} "
+                "(encode with --tune psnr)" if pil else imagecodecs.avif_version())
 
     def _encode(self, img: np.ndarray, quality: float, subsampling: str, tune: str, draft: bool = False) -> bytes:
         speed = DRAFT_SPEED if draft else SPEED
