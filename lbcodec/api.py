@@ -108,12 +108,7 @@ def encode_image(
         size_of = lambda p: ctr.container_size(header_at(0), len(p), len(alpha_bytes))  # noqa: E731
         try:
             if coder.has_draft:  # search with the fast encoder, keep the final encoder's nearest fit
-                draft = fit_budget(lambda q: coder.encode(compact, q, subsampling, tune, draft=True), size_of, budget,
-                                   coder.integer_quality)
-                res = refine_integer(enc, size_of, budget, draft.quality)
-                if res is None:
-                    res = fit_budget(enc, size_of, budget, coder.integer_quality)
-                res = replace(res, probes=res.probes + draft.probes)
+                res = _fit_with_draft(coder, compact, subsampling, tune, enc, size_of, budget)
             else:
                 res = fit_budget(enc, size_of, budget, coder.integer_quality)
         except BudgetTooSmall as exc:
@@ -122,6 +117,28 @@ def encode_image(
     header = header_at(q)
     data = ctr.pack(header, payload, alpha_bytes)
     return EncodeResult(data, header, q, probes, notes)
+
+
+def _fit_with_draft(coder, compact, subsampling, tune, enc, size_of, budget: int):
+    """Rate control for :attr:`Codec.has_draft` codecs: search on the fast encoder, then refine on the final one.
+
+    Falls back to a full search on the final encoder when the draft cannot fit the budget (the
+    final encoder's smallest file can be the smaller one) or the refinement finds no fit nearby.
+    Every encode of either encoder counts in ``probes``.
+    """
+    spent = 0
+    try:
+        draft = fit_budget(lambda q: coder.encode(compact, q, subsampling, tune, draft=True), size_of, budget,
+                           coder.integer_quality)
+    except BudgetTooSmall:  # raised after its one probe, at the lowest quality
+        draft, spent = None, 1
+    if draft is not None:
+        res, refine_probes = refine_integer(enc, size_of, budget, draft.quality)
+        spent = draft.probes + refine_probes
+        if res is not None:
+            return replace(res, probes=spent)
+    res = fit_budget(enc, size_of, budget, coder.integer_quality)  # BudgetTooSmall: the final encoder's smallest
+    return replace(res, probes=res.probes + spent)
 
 
 def _budget_message(exc: BudgetTooSmall, pixels: int, codec: str, method: str, scale: int, bpp: float | None) -> str:

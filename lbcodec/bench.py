@@ -80,7 +80,20 @@ class Job:
             k += f"|{self.subsampling}"
         if self.tune != "psnr":
             k += f"|tune-{self.tune}"
+        else:
+            k += _settings_key(self.codec)
         return k
+
+
+def _settings_key(codec: str) -> str:
+    """``|enc-<hash>`` for codecs whose ``tune="psnr"`` settings changed since the first benches, else "".
+
+    Rows made before a change (no such suffix) are then never reused by a resumed bench.
+    """
+    from .codecs import CODECS
+
+    tag = CODECS[codec].settings_tag if codec in CODECS else ""
+    return f"|enc-{hashlib.sha256(tag.encode()).hexdigest()[:8]}" if tag else ""
 
 
 # --- jobs ---------------------------------------------------------------------------
@@ -119,15 +132,19 @@ def make_jobs(
     subsampling: str = "420",
     tune: str = "psnr",
 ) -> list[Job]:
-    """Every pipeline x target x image, pipeline by pipeline (results come in curve by curve)."""
+    """Every pipeline x target x image, pipeline by pipeline (results come in curve by curve).
+
+    ``tune`` applies to the codecs that have the choice (heif, avif); the others' jobs get ``psnr``.
+    """
     from .api import default_scale
+    from .codecs import CODECS
 
     images = list(images)
     targets = [{"target_bpp": float(b)} for b in bpps] + [{"quality": float(q), "match_rate": match_rate}
                                                           for q in qualities]
     return [
         Job(img, c, m, scale if (scale and m in ("downsample", "comcnn")) else default_scale(m), p,
-            gray=gray, subsampling=subsampling, tune=tune, **t)
+            gray=gray, subsampling=subsampling, tune=tune if c in CODECS and CODECS[c].has_tune else "psnr", **t)
         for c in codecs
         for m in methods
         for p in posts

@@ -131,6 +131,8 @@ def fit_budget(
 
 #: how far below the draft's quality :func:`refine_integer` steps before it gives up
 REFINE_MAX_DOWN = 4
+#: how far above it :func:`refine_integer` climbs (each step is a slow encode)
+REFINE_MAX_UP = 3
 
 
 def refine_integer(
@@ -140,14 +142,15 @@ def refine_integer(
     start: float,
     lo: float = 0.0,
     hi: float = 100.0,
-) -> RateResult | None:
-    """The highest integer quality near ``start`` whose payload fits, or None.
+) -> tuple[RateResult | None, int]:
+    """(the highest integer quality near ``start`` whose payload fits, or None; probes spent).
 
     For codecs whose rate search runs on a fast draft encoder (AVIF: libaom at a
     higher speed) and whose final encoder's sizes differ by a few percent: probe
-    ``start``; step up while it fits, or down (at most :data:`REFINE_MAX_DOWN`
-    steps) until it fits. None when nothing fits within those steps (the caller
-    then runs :func:`fit_budget` on the final encoder). Usually 2 probes.
+    ``start``; step up while it fits (at most :data:`REFINE_MAX_UP` steps), or
+    down (at most :data:`REFINE_MAX_DOWN` steps) until it fits. None when nothing
+    fits within those steps (the caller then runs :func:`fit_budget` on the final
+    encoder); the probe count covers the misses too. Usually 2 probes.
     """
     probes = 0
     found: tuple[float, bytes, int] | None = None
@@ -163,7 +166,9 @@ def refine_integer(
     r = fits(q)
     if r is not None:
         found = (q, *r)
-        while q + 1 <= hi:
+        for _ in range(REFINE_MAX_UP):
+            if q + 1 > hi:
+                break
             r = fits(q + 1)
             if r is None:
                 break
@@ -179,6 +184,6 @@ def refine_integer(
                 found = (q, *r)
                 break
     if found is None:
-        return None
+        return None, probes
     q, payload, size = found
-    return RateResult(quality=q, payload=payload, size=size, probes=probes)
+    return RateResult(quality=q, payload=payload, size=size, probes=probes), probes

@@ -238,7 +238,10 @@ def find_default(
     when ``channels`` is given, ``config["in_channels"]`` (default 3) equals it.
     Among fits, the best is the most specialised (narrowest quality, then bpp
     range), then the highest ``provenance["validation"]["score"]``, then the
-    smallest container_id (so the choice is deterministic).
+    smallest container_id (so the choice is deterministic). When the codec has
+    ``settings_tag`` (its encoder settings changed) and some fits were trained on
+    those settings (``provenance["data"]["codec_settings"]``), only they compete:
+    scores measured on another encoder's decodes are not comparable.
     """
 
     def fits(entry: Mapping[str, Any]) -> bool:
@@ -262,7 +265,19 @@ def find_default(
         return (q_width, b_width, -score if score is not None else math.inf, entry["container_id"])
 
     candidates = [e for e in list_models(weights_dir) if fits(e)]
+    # validation scores are comparable only on decodes of the same encoder: once a codec's
+    # tune="psnr" settings changed, the models trained on the current settings come first
+    current = _codec_settings(codec)
+    if current:
+        same = [e for e in candidates if e.get("provenance", {}).get("data", {}).get("codec_settings") == current]
+        candidates = same or candidates
     return min(candidates, key=rank) if candidates else None
+
+
+def _codec_settings(codec: str) -> str:
+    from .codecs import CODECS
+
+    return CODECS[codec].settings_tag if codec in CODECS else ""
 
 
 def _check_slot(slot: Mapping[str, Any]) -> None:

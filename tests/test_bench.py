@@ -200,6 +200,12 @@ def test_tune_ssim_is_its_own_pipeline(images, tmp_path):
     assert res.exit_code == 0, res.output
     (row,) = bench.load_rows(os.path.join(out, "bench.jsonl"))
     assert row["ok"] and row["tune"] == "ssim" and row["key"].endswith("|tune-ssim")
+    # codecs without the choice keep psnr (no duplicate pipelines); psnr rows of heif/avif carry the settings
+    jobs = bench.make_jobs(["a.png"], ["jpeg", "heif"], ["none"], bpps=[0.2], posts=["none"], tune="ssim")
+    assert [j.tune for j in jobs] == ["psnr", "ssim"]
+    (j,) = bench.make_jobs(["a.png"], ["avif"], ["none"], bpps=[0.2], posts=["none"])
+    assert j.key.startswith("a.png|avif|none|1|none|0.2|enc-") and "|enc-" not in bench.make_jobs(
+        ["a.png"], ["jpeg"], ["none"], bpps=[0.2], posts=["none"])[0].key
     doc = _json(os.path.join(out, "summary.json"))
     assert set(doc["environment"]["codec_settings"]) == {"heif", "avif"}
     (s,) = doc["summary"]

@@ -276,15 +276,61 @@ def test_unknown_tune_is_a_value_error():
         get_codec("jpeg").encode(photo_like(32, 32), 50, tune="vmaf")
 
 
-def test_avif_444_with_ssim_tuning_is_444():
+@pytest.mark.parametrize("tune", TUNES)
+@pytest.mark.parametrize("draft", [False, True])
+def test_avif_444_is_444_on_every_path(tune, draft):
     img = photo_like(96, 128)
-    data = get_codec("avif").encode(img, 60, "444", tune="ssim")
+    data = get_codec("avif").encode(img, 60, "444", tune=tune, draft=draft)
     i = data.find(b"av1C") + 4
     assert i >= 4 and (data[i + 2] >> 2) & 3 == 0
 
 
-def test_heif_psnr_tuning_lowers_x265_aq_strength():
+def test_avif_output_does_not_depend_on_the_thread_limit():
+    from lbcodec.codecs import base
+
+    img = photo_like(96, 128)
+    c = get_codec("avif")
+    ref = c.encode(img, 40)
+    try:
+        base.set_threads(1)
+        assert c.encode(img, 40) == ref
+    finally:
+        base.set_threads(None)
+
+
+def test_heif_psnr_tuning_sets_aq_strength_and_chroma_offsets():
     from lbcodec.codecs import heif
 
-    assert heif._x265_params(30, "psnr")["x265:aq-strength"] == str(heif.AQ_STRENGTH_PSNR)
-    assert "x265:aq-strength" not in heif._x265_params(30, "ssim")
+    offs = [heif.chroma_qp_offset(q / 2) for q in range(0, 201)]
+    assert offs[0] == heif.CHROMA_OFFSET_LOW_Q and offs[-1] == heif.CHROMA_OFFSET_HIGH_Q
+    assert all(a >= b for a, b in zip(offs, offs[1:]))  # never less chroma bits at a higher quality
+    p = heif._x265_params(30, "psnr")
+    assert p["x265:aq-strength"] == str(heif.AQ_STRENGTH_PSNR)
+    assert p["x265:cbqpoffs"] == p["x265:crqpoffs"] == str(heif.chroma_qp_offset(30)) == "-6"
+    assert heif._x265_params(10, "psnr")["x265:cbqpoffs"] == "-2"
+    assert not {"x265:aq-strength", "x265:cbqpoffs", "x265:crqpoffs"} & set(heif._x265_params(30, "ssim"))
+
+
+def test_heif_chroma_offset_reaches_the_bitstream():
+    from lbcodec.codecs import heif
+
+    img = photo_like(128, 160)
+    c = get_codec("heif")
+    saved = heif.chroma_qp_offset
+    try:
+        heif.chroma_qp_offset = lambda q: 0
+        flat = c.encode(img, 40)
+    finally:
+        heif.chroma_qp_offset = saved
+    assert c.encode(img, 40) != flat
+
+
+def test_avif_psnr_path_needs_pillow_aom(monkeypatch):
+    from lbcodec.codecs import avif
+    from lbcodec.errors import CodecUnavailableError
+
+    assert avif.pillow_aom_available()
+    monkeypatch.setattr(avif, "pillow_aom_available", lambda: False)
+    with pytest.raises(CodecUnavailableError, match="tune ssim"):
+        get_codec("avif").encode(photo_like(32, 32), 50)
+    assert get_codec("avif").encode(photo_like(32, 32), 50, tune="ssim")

@@ -240,16 +240,52 @@ def _sized(size_at):
 @pytest.mark.parametrize("start, expected, probes", [(10, 12, 4), (12, 12, 2), (14, 12, 3), (16, 12, 5)])
 def test_refine_integer_finds_the_nearest_fit(start, expected, probes):
     encode, size_of, seen = _sized(lambda q: 100 * q)  # q fits while 100 q <= 1250: q <= 12
-    res = rc.refine_integer(encode, size_of, 1250, start)
-    assert res is not None and (res.quality, res.size, res.probes) == (expected, 1200, probes)
+    res, spent = rc.refine_integer(encode, size_of, 1250, start)
+    assert res is not None and (res.quality, res.size, res.probes, spent) == (expected, 1200, probes, probes)
     assert len(res.payload) == 1200 and len(seen) == probes
 
 
 def test_refine_integer_gives_up_far_below_and_stops_at_the_top():
     encode, size_of, _ = _sized(lambda q: 100 * q)
-    assert rc.refine_integer(encode, size_of, 1250, 12 + rc.REFINE_MAX_DOWN + 1) is None
-    res = rc.refine_integer(encode, size_of, 10**6, 98)
+    assert rc.refine_integer(encode, size_of, 1250, 12 + rc.REFINE_MAX_DOWN + 1) == (None, 1 + rc.REFINE_MAX_DOWN)
+    res, _ = rc.refine_integer(encode, size_of, 10**6, 98)
     assert res.quality == 100 and res.probes == 3
+    res, _ = rc.refine_integer(encode, size_of, 10**6, 50)  # climbs at most REFINE_MAX_UP steps
+    assert res.quality == 50 + rc.REFINE_MAX_UP and res.probes == 1 + rc.REFINE_MAX_UP
+
+
+class _Sized:
+    """A fake has_draft codec: size = base(q) bytes, the draft encoder's files ``draft_extra`` bytes larger."""
+
+    has_draft, integer_quality = True, True
+
+    def __init__(self, draft_extra: int):
+        self.draft_extra, self.calls = draft_extra, []
+
+    def encode(self, img, q, subsampling="420", tune="psnr", draft=False):
+        self.calls.append((q, draft))
+        return bytes(max(1, int(100 + 10 * q + (self.draft_extra if draft else 0))))
+
+
+def test_draft_search_falls_back_when_only_the_final_encoder_fits():
+    """The draft's smallest file is over budget but the final encoder's is not: no BudgetTooSmall."""
+    from lbcodec.api import _fit_with_draft
+
+    coder = _Sized(draft_extra=50)
+    enc = lambda q: coder.encode(None, q)  # noqa: E731
+    res = _fit_with_draft(coder, None, "420", "psnr", enc, len, 120)
+    assert res.quality == 2 and len(res.payload) == 120
+    assert res.probes == len(coder.calls) and coder.calls[0] == (0.0, True)
+
+
+def test_draft_search_counts_every_probe_of_a_failed_refinement():
+    from lbcodec.api import _fit_with_draft
+
+    coder = _Sized(draft_extra=-400)  # the draft's files are far smaller: refine finds nothing nearby
+    enc = lambda q: coder.encode(None, q)  # noqa: E731
+    res = _fit_with_draft(coder, None, "420", "psnr", enc, len, 600)
+    assert res.quality == 50 and len(res.payload) == 600
+    assert res.probes == len(coder.calls)
 
 
 def test_avif_rate_control_keeps_a_final_speed_encode_that_fits():

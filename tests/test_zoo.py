@@ -202,3 +202,26 @@ def test_package_manifest_is_empty_and_found(monkeypatch: pytest.MonkeyPatch) ->
 def test_reading_the_manifest_does_not_import_torch() -> None:
     code = "import sys, lbcodec.zoo as z; z.list_models(); assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_find_default_prefers_models_trained_on_the_current_encoder_settings(wdir: Path) -> None:
+    """Scores from decodes of another encoder are not comparable: the current settings' models compete alone."""
+    from lbcodec.codecs import CODECS
+
+    tag = CODECS["heif"].settings_tag
+    assert tag
+    slot = {**SLOT, "codec": "heif"}
+    sd = tiny_arcnn().state_dict()
+
+    def pub(name, cid, score, settings=None):
+        data = {"roots": ["x"]} | ({"codec_settings": settings} if settings else {})
+        prov = {**PROV, "data": data, "validation": {"score": score}}
+        zoo.publish(name, "arcnn", sd, slot, prov, cid, config={"residual": False})
+
+    pub("old-high", 1, 0.20)
+    pub("older-settings", 2, 0.19, settings="aq-strength 0.2")
+    assert zoo.find_default("post", "none", "heif")["name"] == "old-high"  # nobody on the current settings
+    pub("current", 3, 0.10, settings=tag)
+    assert zoo.find_default("post", "none", "heif")["name"] == "current"
+    pub("current-better", 4, 0.12, settings=tag)
+    assert zoo.find_default("post", "none", "heif")["name"] == "current-better"

@@ -26,6 +26,8 @@ def codecs(as_json):
             "version": cls.version(),
             "extension": cls.extension,
             "subsampling": cls.has_subsampling,
+            "tune": cls.has_tune,
+            "settings": cls.settings_tag,
             "gray": cls.native_gray,
         }
         for name, cls in CODECS.items()

@@ -285,5 +285,10 @@ def publish_result(cfg: Config, result: TrainResult, best_state: dict, ps: Patch
         provenance["validation"]["score_float32"] = round(result.best_gain, 4)
     if baselines:
         provenance["validation"]["baselines"] = dict(baselines)
+    from ..codecs import CODECS
+
+    tag = CODECS[cfg.codec].settings_tag if cfg.codec in CODECS else ""
+    if tag:  # the encoder settings the patches were made with; find_default prefers the current ones
+        provenance["data"]["codec_settings"] = tag
     return zoo.publish(cfg.name, cfg.arch, best_state, cfg.slot, provenance, cfg.container_id,
                        weights_dir=weights_dir, config=cfg.arch_config, dtype=zoo.SHIP_DTYPE)
