@@ -11,7 +11,7 @@ Array contract: ``pixels`` uint8 ``(H, W, C)``, C = 1 or 3; ``alpha`` uint8
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from . import filters
 from .codecs import get_codec
 from .errors import BudgetError, CorruptContainerError, InputError
 from .pipeline import RESIZING_METHODS, Pipeline, compact_size
-from .ratecontrol import BudgetTooSmall, fit_budget, refine_integer
+from .ratecontrol import BudgetTooSmall, fit_budget, fit_budget_drafted
 
 DEFAULT_METHOD = "downsample"
 DEFAULT_SCALE = 2
@@ -108,7 +108,8 @@ def encode_image(
         size_of = lambda p: ctr.container_size(header_at(0), len(p), len(alpha_bytes))  # noqa: E731
         try:
             if coder.has_draft:  # search with the fast encoder, keep the final encoder's nearest fit
-                res = _fit_with_draft(coder, compact, subsampling, tune, enc, size_of, budget)
+                res = fit_budget_drafted(lambda q: coder.encode(compact, q, subsampling, tune, draft=True), enc,
+                                         size_of, budget)
             else:
                 res = fit_budget(enc, size_of, budget, coder.integer_quality)
         except BudgetTooSmall as exc:
@@ -117,28 +118,6 @@ def encode_image(
     header = header_at(q)
     data = ctr.pack(header, payload, alpha_bytes)
     return EncodeResult(data, header, q, probes, notes)
-
-
-def _fit_with_draft(coder, compact, subsampling, tune, enc, size_of, budget: int):
-    """Rate control for :attr:`Codec.has_draft` codecs: search on the fast encoder, then refine on the final one.
-
-    Falls back to a full search on the final encoder when the draft cannot fit the budget (the
-    final encoder's smallest file can be the smaller one) or the refinement finds no fit nearby.
-    Every encode of either encoder counts in ``probes``.
-    """
-    spent = 0
-    try:
-        draft = fit_budget(lambda q: coder.encode(compact, q, subsampling, tune, draft=True), size_of, budget,
-                           coder.integer_quality)
-    except BudgetTooSmall:  # raised after its one probe, at the lowest quality
-        draft, spent = None, 1
-    if draft is not None:
-        res, refine_probes = refine_integer(enc, size_of, budget, draft.quality)
-        spent = draft.probes + refine_probes
-        if res is not None:
-            return replace(res, probes=spent)
-    res = fit_budget(enc, size_of, budget, coder.integer_quality)  # BudgetTooSmall: the final encoder's smallest
-    return replace(res, probes=res.probes + spent)
 
 
 def _budget_message(exc: BudgetTooSmall, pixels: int, codec: str, method: str, scale: int, bpp: float | None) -> str:

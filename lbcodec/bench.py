@@ -90,9 +90,9 @@ def _settings_key(codec: str) -> str:
 
     Rows made before a change (no such suffix) are then never reused by a resumed bench.
     """
-    from .codecs import CODECS
+    from .codecs import settings_tag
 
-    tag = CODECS[codec].settings_tag if codec in CODECS else ""
+    tag = settings_tag(codec)
     return f"|enc-{hashlib.sha256(tag.encode()).hexdigest()[:8]}" if tag else ""
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .errors import BudgetError
 
@@ -187,3 +187,31 @@ def refine_integer(
         return None, probes
     q, payload, size = found
     return RateResult(quality=q, payload=payload, size=size, probes=probes), probes
+
+
+def fit_budget_drafted(
+    draft: Callable[[float], bytes],
+    encode: Callable[[float], bytes],
+    size_of: Callable[[bytes], int],
+    budget: int,
+) -> RateResult:
+    """:func:`fit_budget` for an integer-quality codec with a fast ``draft`` encoder beside the final ``encode``.
+
+    Searches on the draft, then :func:`refine_integer` on the final encoder near the draft's
+    quality. Falls back to a full search on the final encoder when the draft cannot fit the
+    budget (the final encoder's smallest file can be the smaller one) or the refinement finds
+    no fit nearby. ``probes`` counts every encode of either encoder. BudgetTooSmall carries the
+    final encoder's smallest size.
+    """
+    spent = 0
+    try:
+        found = fit_budget(draft, size_of, budget, integer=True)
+    except BudgetTooSmall:  # raised after its one probe, at the lowest quality
+        found, spent = None, 1
+    if found is not None:
+        res, refine_probes = refine_integer(encode, size_of, budget, found.quality)
+        spent = found.probes + refine_probes
+        if res is not None:
+            return replace(res, probes=spent)
+    res = fit_budget(encode, size_of, budget, integer=True)
+    return replace(res, probes=res.probes + spent)

@@ -267,17 +267,13 @@ def find_default(
     candidates = [e for e in list_models(weights_dir) if fits(e)]
     # validation scores are comparable only on decodes of the same encoder: once a codec's
     # tune="psnr" settings changed, the models trained on the current settings come first
-    current = _codec_settings(codec)
+    from .codecs import settings_tag
+
+    current = settings_tag(codec)
     if current:
         same = [e for e in candidates if e.get("provenance", {}).get("data", {}).get("codec_settings") == current]
         candidates = same or candidates
     return min(candidates, key=rank) if candidates else None
-
-
-def _codec_settings(codec: str) -> str:
-    from .codecs import CODECS
-
-    return CODECS[codec].settings_tag if codec in CODECS else ""
 
 
 def _check_slot(slot: Mapping[str, Any]) -> None:

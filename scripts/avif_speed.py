@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from lbcodec import api, imageio, metrics
+from lbcodec.bench import list_images
 from lbcodec.codecs import avif
 
 
@@ -43,8 +44,7 @@ def main() -> None:
     ap.add_argument("--speeds", default="6,5,4", help="comma-separated libaom speeds; 'lbcodec' for the default")
     ap.add_argument("-n", type=int, default=0, help="first N images only (0: all)")
     a = ap.parse_args()
-    paths = sorted(p for p in Path(a.folder).iterdir() if p.suffix.lower() in (".png", ".ppm", ".bmp", ".tif"))
-    images = [imageio.read_image(p.read_bytes()).pixels for p in paths[: a.n or None]]
+    images = [imageio.read_image(Path(p).read_bytes()).pixels for p in list_images(a.folder)[: a.n or None]]
     print(f"plain AVIF, tune psnr, {a.bpp:g} bpp; {len(images)} images of {a.folder}\n")
     print("| speed | mean bpp | RGB PSNR | MS-SSIM | encode s (all images, incl. decode and metrics) |")
     print("|---|---:|---:|---:|---:|")

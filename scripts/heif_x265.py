@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from lbcodec import api, imageio, metrics
+from lbcodec.bench import list_images
 from lbcodec.codecs import heif
 
 
@@ -50,9 +51,7 @@ def main() -> None:
     ap.add_argument("--variants", default="1:0,0.2:0,0.2:auto", help="comma-separated AQ:CHROMA pairs")
     ap.add_argument("-n", type=int, default=0, help="first N images only (0: all)")
     a = ap.parse_args()
-    paths = sorted(p for p in Path(a.folder).iterdir() if p.suffix.lower() in (".png", ".ppm", ".bmp", ".tif"))
-    paths = paths[: a.n or None]
-    images = [imageio.read_image(p.read_bytes()).pixels for p in paths]
+    images = [imageio.read_image(Path(p).read_bytes()).pixels for p in list_images(a.folder)[: a.n or None]]
     print(f"HEIF (x265 aq-mode 2), method none, no post-filter; {len(images)} images of {a.folder}\n")
     print("| bpp target | aq-strength | chroma QP offset | mean bpp | shortfall % | RGB PSNR | MS-SSIM |")
     print("|---:|---:|---:|---:|---:|---:|---:|")

@@ -255,9 +255,7 @@ def test_refine_integer_gives_up_far_below_and_stops_at_the_top():
 
 
 class _Sized:
-    """A fake has_draft codec: size = base(q) bytes, the draft encoder's files ``draft_extra`` bytes larger."""
-
-    has_draft, integer_quality = True, True
+    """A fake codec with a draft encoder: size = base(q) bytes, the draft's files ``draft_extra`` bytes larger."""
 
     def __init__(self, draft_extra: int):
         self.draft_extra, self.calls = draft_extra, []
@@ -269,21 +267,17 @@ class _Sized:
 
 def test_draft_search_falls_back_when_only_the_final_encoder_fits():
     """The draft's smallest file is over budget but the final encoder's is not: no BudgetTooSmall."""
-    from lbcodec.api import _fit_with_draft
-
     coder = _Sized(draft_extra=50)
     enc = lambda q: coder.encode(None, q)  # noqa: E731
-    res = _fit_with_draft(coder, None, "420", "psnr", enc, len, 120)
+    res = rc.fit_budget_drafted(lambda q: coder.encode(None, q, draft=True), enc, len, 120)
     assert res.quality == 2 and len(res.payload) == 120
     assert res.probes == len(coder.calls) and coder.calls[0] == (0.0, True)
 
 
 def test_draft_search_counts_every_probe_of_a_failed_refinement():
-    from lbcodec.api import _fit_with_draft
-
     coder = _Sized(draft_extra=-400)  # the draft's files are far smaller: refine finds nothing nearby
     enc = lambda q: coder.encode(None, q)  # noqa: E731
-    res = _fit_with_draft(coder, None, "420", "psnr", enc, len, 600)
+    res = rc.fit_budget_drafted(lambda q: coder.encode(None, q, draft=True), enc, len, 600)
     assert res.quality == 50 and len(res.payload) == 600
     assert res.probes == len(coder.calls)
 

@@ -26,6 +26,12 @@ CODEC_BY_ID: dict[int, type[Codec]] = {cls.container_id: cls for cls in _CLASSES
 assert len(CODEC_BY_ID) == len(_CLASSES), "duplicate codec container id"
 
 
+def settings_tag(name: str) -> str:
+    """The codec's ``settings_tag`` (its changed ``tune="psnr"`` settings), or "" (none, or not a codec)."""
+    cls = CODECS.get(name)
+    return cls.settings_tag if cls is not None else ""
+
+
 def get_codec(name: str) -> Codec:
     """Return an adapter instance; ValueError for an unknown name."""
     try:
@@ -34,4 +40,4 @@ def get_codec(name: str) -> Codec:
         raise ValueError(f"unknown codec {name!r}; choose from {', '.join(CODECS)}") from None
 
 
-__all__ = ["CODECS", "CODEC_BY_ID", "SUBSAMPLINGS", "TUNES", "Codec", "get_codec"]
+__all__ = ["CODECS", "CODEC_BY_ID", "SUBSAMPLINGS", "TUNES", "Codec", "get_codec", "settings_tag"]

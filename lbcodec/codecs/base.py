@@ -75,6 +75,7 @@ class Codec:
     settings_tag: ClassVar[str] = ""
     #: True when ``encode(..., draft=True)`` is a faster encoder whose sizes track the final
     #: one's (AVIF: libaom at a higher speed); rate control searches with it, then refines
+    #: (``ratecontrol.fit_budget_drafted``; integer-quality codecs only)
     has_draft: ClassVar[bool] = False
 
     # -- availability ---------------------------------------------------------

@@ -93,9 +93,9 @@ def cache_key(cfg: Config) -> str:
     d = {"data": cfg.to_dict()["data"], "codec": cfg.codec, "method": cfg.method, "scale": cfg.scale, "v": 1}
     if cfg.train.seed:  # the seed picks crops, rates and patch positions (seed 0 keeps its old keys)
         d["seed"] = cfg.train.seed
-    from ..codecs import CODECS
+    from ..codecs import settings_tag
 
-    tag = CODECS[cfg.codec].settings_tag if cfg.codec in CODECS else ""
+    tag = settings_tag(cfg.codec)
     if tag:  # the encoder's settings changed since the first caches (heif, avif: tune psnr)
         d["codec_settings"] = tag
     pre = pre_model(cfg)

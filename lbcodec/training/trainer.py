@@ -285,9 +285,9 @@ def publish_result(cfg: Config, result: TrainResult, best_state: dict, ps: Patch
         provenance["validation"]["score_float32"] = round(result.best_gain, 4)
     if baselines:
         provenance["validation"]["baselines"] = dict(baselines)
-    from ..codecs import CODECS
+    from ..codecs import settings_tag
 
-    tag = CODECS[cfg.codec].settings_tag if cfg.codec in CODECS else ""
+    tag = settings_tag(cfg.codec)
     if tag:  # the encoder settings the patches were made with; find_default prefers the current ones
         provenance["data"]["codec_settings"] = tag
     return zoo.publish(cfg.name, cfg.arch, best_state, cfg.slot, provenance, cfg.container_id,
