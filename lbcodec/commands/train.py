@@ -21,8 +21,21 @@ from .common import Ctx
 @click.option("--publish/--no-publish", default=True, show_default=True,
               help="Write the best weights and their manifest entry into the registry at the end.")
 @click.option("--device", default=None, help="torch device (default: cuda if present, else cpu).")
+@click.option("--pack-to", "pack_to", default=None, type=click.Path(dir_okay=False),
+              help="Do not train: write the training patches (a random subset) and a few validation images "
+                   "as one lossless file, to train on another machine with --patches.")
+@click.option("--pack-mb", default=28.0, show_default=True, type=click.FloatRange(min=1),
+              help="Size cap of the --pack-to file, in MB.")
+@click.option("--patches", "patches_file", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Train on a file written by --pack-to instead of the patch cache (no codec needed).")
+@click.option("--time-budget", default=None, type=click.FloatRange(min=1),
+              help="Seconds of training: the step count is cut to what fits at the measured speed.")
+@click.option("--export", "export_to", default=None, type=click.Path(dir_okay=False),
+              help="After training, write the checkpoint without optimizer state here; put it at "
+                   "RUNS/<name>/last.pt on another machine and train again there to publish it.")
 @click.pass_obj
-def train(obj: Ctx, config, steps, runs_dir, cache_dir, publish, device):
+def train(obj: Ctx, config, steps, runs_dir, cache_dir, publish, device, pack_to, pack_mb, patches_file,
+          time_budget, export_to):
     """Train the network that CONFIG describes, with the real codec in the loop.
 
     Stop it at any moment (Ctrl-C) and run the same command again: it resumes
@@ -39,6 +52,8 @@ def train(obj: Ctx, config, steps, runs_dir, cache_dir, publish, device):
 
     with open(config) as f:
         raw = json.load(f)
+    if raw.get("kind") in ("joint", "modifynet") and (pack_to or patches_file or time_budget or export_to):
+        raise click.UsageError("--pack-to, --patches, --time-budget and --export work with post-filter configs only")
     if raw.get("kind") == "joint":
         import torch
 
@@ -74,9 +89,20 @@ def train(obj: Ctx, config, steps, runs_dir, cache_dir, publish, device):
             last[0] = time.perf_counter()
             obj.log(f"degrading training images through {cfg.codec}: {i}/{n}")
 
-    ps = get_patches(cfg, cache_dir, data_progress)
+    if patches_file:
+        from ..training.pack import read_pack
+
+        ps = read_pack(patches_file)
+    else:
+        ps = get_patches(cfg, cache_dir, data_progress)
     obj.log(f"{cfg.name}: {len(ps)} patches, {len(ps.val_inputs)} validation images "
             f"({time.perf_counter() - t0:.0f} s)")
+    if pack_to:
+        from ..training.pack import write_pack
+
+        size = write_pack(ps, pack_to, int(pack_mb * 1e6), seed=cfg.train.seed)
+        obj.log(f"{cfg.name}: wrote {pack_to} ({size / 1e6:.1f} MB)")
+        return
     import torch
 
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -88,7 +114,18 @@ def train(obj: Ctx, config, steps, runs_dir, cache_dir, publish, device):
             val = f"  val {p.val_gain:+.3f} dB (best {p.best_gain:+.3f})" if p.val_gain is not None else ""
             obj.log(f"{cfg.name} step {p.step}/{p.steps}  loss {p.loss:.5f}{val}  {p.elapsed:.0f} s")
 
-    result, best = run_train(cfg, ps, os.path.join(runs_dir, cfg.name), steps, dev, progress)
+    result, best = run_train(cfg, ps, os.path.join(runs_dir, cfg.name), steps, dev, progress, time_budget)
+    if export_to:
+        from ..training.trainer import write_slim
+
+        write_slim(os.path.join(runs_dir, cfg.name), export_to)
+        obj.log(f"{cfg.name}: wrote {export_to}")
+    if result.pack and "pack" not in ps.meta:  # trained on a pack elsewhere, published here
+        from ..training.trainer import rescore
+
+        obj.log(f"{cfg.name}: trained on {result.trained_on} on a pack of {result.pack['patches']} patches; "
+                f"best step chosen on its {result.pack['val_images']} validation images ({result.best_gain:+.3f} dB)")
+        result = rescore(cfg, result, best, ps, dev)
     obj.log(f"{cfg.name}: best validation gain {result.best_gain:+.3f} dB at step {result.best_step}")
     baselines = baseline_gains(cfg, ps, dev)
     for name, gain in baselines.items():

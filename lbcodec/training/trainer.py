@@ -39,6 +39,10 @@ class TrainResult:
     seconds: float
     history: list[dict] = field(default_factory=list)
     entry: dict | None = None
+    #: where the steps ran ("cpu", "cuda (NVIDIA H100 80GB HBM3)"), possibly another machine
+    trained_on: str = "cpu"
+    #: when the steps ran on a patch pack (:mod:`lbcodec.training.pack`): what it held
+    pack: dict | None = None
 
 
 def lr_at(step: int, steps: int, lr: float, lr_final: float) -> float:
@@ -142,13 +146,23 @@ def train(
     steps: int | None = None,
     device: str | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    time_budget: float | None = None,
 ) -> tuple[TrainResult, dict]:
-    """Train (or resume) ``cfg``'s network; return the result and the best state dict."""
+    """Train (or resume) ``cfg``'s network; return the result and the best state dict.
+
+    ``time_budget`` (seconds, for a lent machine with a hard time limit): after
+    :data:`WARMUP_STEPS` + :data:`CALIBRATION_STEPS` steps the step count is cut to what fits the budget at the
+    measured speed (a multiple of ``val_every``), so that the learning rate still anneals to
+    ``lr_final``; the first steps ran on the schedule of the configured count, where the two
+    schedules differ by under 1 %. Past 1.1 x the budget the run stops at once. A checkpoint
+    records the step count it settled on, and a resumed run keeps it.
+    """
     import torch
 
     from .. import nets, zoo
 
     tc = cfg.train
+    steps_override = steps
     steps = steps or tc.steps
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if tc.threads:
@@ -165,17 +179,40 @@ def train(
     ckpt_path = os.path.join(run_dir, "last.pt")
     start, best_gain, best_step, history, spent = 0, -math.inf, 0, [], 0.0
     best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    trained_on = _device_name(dev)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed patch sizes: let cuDNN pick its fastest kernels
+    pack = ps.meta.get("pack")
+    calibrate = time_budget is not None
     if os.path.exists(ckpt_path):
         ck = torch.load(ckpt_path, map_location=dev, weights_only=True)
         net.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
+        if "opt" in ck:  # a slim checkpoint (:func:`write_slim`) has none: fresh moments if it goes on
+            opt.load_state_dict(ck["opt"])
         start, best_gain, best_step = int(ck["step"]), float(ck["best_gain"]), int(ck["best_step"])
         best_state, spent = ck["best_state"], float(ck["seconds"])
         history = [dict(zip(("step", "loss", "val_gain"), h)) for h in ck["history"].tolist()]
+        if steps_override is None and "steps" in ck:
+            steps = int(ck["steps"])
+        trained_on, pack = ck.get("trained_on", trained_on), ck.get("pack", pack)
+        calibrate = False
     t0 = time.perf_counter()
     net.train()
     running = None
-    for step in range(start, steps):
+    step = start
+    while step < steps:
+        if calibrate and step in (start + WARMUP_STEPS, start + WARMUP_STEPS + CALIBRATION_STEPS):
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            now = time.perf_counter()
+            if step == start + WARMUP_STEPS:
+                t_cal = now
+            else:  # steady speed, past cuDNN's kernel search and the other jobs' start
+                per_step = (now - t_cal) / CALIBRATION_STEPS
+                fit = step + int((time_budget - (now - t0)) / per_step)
+                fit = fit // tc.val_every * tc.val_every
+                steps = max(step + tc.val_every - step % tc.val_every, min(steps, fit))
+                calibrate = False
         for g in opt.param_groups:
             g["lr"] = lr_at(step, steps, tc.lr, tc.lr_final)
         x, y = _batch(ps, tc.seed, step, tc.batch)
@@ -187,6 +224,10 @@ def train(
         lv = float(loss.detach())
         running = lv if running is None else 0.98 * running + 0.02 * lv
         done = step + 1
+        step = done
+        over = time_budget is not None and time.perf_counter() - t0 > 1.1 * time_budget
+        if over:
+            steps = done
         val = None
         if done % tc.val_every == 0 or done == steps:
             val = validate(net, ps, dev)
@@ -197,16 +238,60 @@ def train(
             elapsed = spent + time.perf_counter() - t0
             tmp = ckpt_path + ".tmp"
             torch.save({
-                "model": net.state_dict(), "opt": opt.state_dict(), "step": done, "best_gain": best_gain,
-                "best_step": best_step, "best_state": best_state, "seconds": elapsed,
+                "model": net.state_dict(), "opt": opt.state_dict(), "step": done, "steps": steps,
+                "best_gain": best_gain, "best_step": best_step, "best_state": best_state, "seconds": elapsed,
                 "history": torch.tensor([[h["step"], h["loss"], h["val_gain"]] for h in history]),
+                "trained_on": trained_on, "pack": pack,
             }, tmp)
             os.replace(tmp, ckpt_path)
         if on_progress:
             on_progress(Progress(done, steps, running, val, best_gain if best_gain > -math.inf else None,
                                  spent + time.perf_counter() - t0))
     seconds = spent + time.perf_counter() - t0
-    return TrainResult(best_gain, best_step, steps, seconds, history), best_state
+    return TrainResult(best_gain, best_step, steps, seconds, history, trained_on=trained_on, pack=pack), best_state
+
+
+#: A ``time_budget`` run times steps WARMUP_STEPS to WARMUP_STEPS + CALIBRATION_STEPS, then
+#: settles its step count.
+WARMUP_STEPS = 50
+CALIBRATION_STEPS = 200
+
+
+def _device_name(dev) -> str:
+    import torch
+
+    if dev.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(dev)})"
+    return dev.type
+
+
+def write_slim(run_dir: str, path: str) -> None:
+    """Copy ``run_dir``'s checkpoint without the optimizer state and the last weights (the
+    best ones stay): what a publishing run needs, a third of the bytes, to bring back from
+    a lent machine. Put it at ``runs/<name>/last.pt`` and ``lbcodec train`` publishes it."""
+    import torch
+
+    ck = torch.load(os.path.join(run_dir, "last.pt"), map_location="cpu", weights_only=True)
+    ck.pop("opt")
+    ck["model"] = ck["best_state"]
+    tmp = path + ".tmp"
+    torch.save(ck, tmp)
+    os.replace(tmp, path)
+
+
+def rescore(cfg: Config, result: TrainResult, best_state: dict, ps: PatchSet, device: str) -> TrainResult:
+    """``result`` scored on ``ps``'s validation images. A run trained on a pack (on a lent
+    machine) chose its best step on the pack's few validation images; publishing it here
+    scores the same weights (float32) on the whole validation set, and the pack's number
+    stays in ``result.pack["val_gain"]``."""
+    import dataclasses
+
+    from .. import nets
+
+    net = nets.build(cfg.arch, **cfg.arch_config).to(device)
+    net.load_state_dict(best_state)
+    pack = dict(result.pack or {}, val_gain=round(result.best_gain, 4))
+    return dataclasses.replace(result, best_gain=validate(net, ps, device), pack=pack)
 
 
 def baseline_gains(cfg: Config, ps: PatchSet, device: str, weights_dir: str | None = None) -> dict[str, float]:
@@ -269,7 +354,7 @@ def publish_result(cfg: Config, result: TrainResult, best_state: dict, ps: Patch
         "loss": tc.loss,
         "lr": [tc.lr, tc.lr_final],
         "seed": tc.seed,
-        "device": device,
+        "device": result.trained_on,
         "time_s": round(result.seconds, 1),
         "init_from": cfg.init_from,
         "init": tc.init,
@@ -280,6 +365,9 @@ def publish_result(cfg: Config, result: TrainResult, best_state: dict, ps: Patch
             "score": round(result.best_gain, 4),
         },
     }
+    if result.pack:
+        provenance["data"]["pack"] = dict(result.pack)  # the steps saw only the pack's patches
+        provenance["validation"]["best_step_chosen_on"] = f"{result.pack['val_images']} of the validation images (the pack's)"
     if shipped is not None:
         provenance["validation"]["score"] = round(shipped, 4)
         provenance["validation"]["score_float32"] = round(result.best_gain, 4)
