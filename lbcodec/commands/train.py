@@ -44,6 +44,13 @@ def train(obj: Ctx, config, steps, runs_dir, cache_dir, publish, device, pack_to
     \b
     Example:
       lbcodec train configs/srcnn-jpeg-ds2.json
+
+    \b
+    On another machine (a GPU with PyTorch and Pillow, no codecs):
+      lbcodec train CONFIG --pack-to packs/x.pack         # here: patches as one lossless file
+      lbcodec train CONFIG --patches packs/x.pack --time-budget 480 --export x.pt --no-publish
+      mkdir -p runs/NAME && cp x.pt runs/NAME/last.pt     # back here, with x.pt from there:
+      lbcodec train CONFIG                                # scores it on every validation image, publishes
     """
     from ..training.config import load_config
     from ..training.data import get_patches
