@@ -18,7 +18,7 @@ from lbcodec.cli import cli as main
 from lbcodec.training import trainer as ttrainer
 from lbcodec.training.data import PatchSet
 from lbcodec.training.pack import pack_patches, read_pack, unpack_patches, write_pack
-from lbcodec.training.trainer import rescore, train, validate, write_slim
+from lbcodec.training.trainer import rescore, settle_steps, train, validate, write_slim
 
 
 @pytest.fixture(autouse=True)
@@ -76,6 +76,14 @@ def test_a_pack_stops_at_its_byte_budget_with_a_random_subset(patchset: PatchSet
     assert pack_patches(ps, max_bytes=10**7, chunk=10, seed=1) != whole  # another order
 
 
+def test_a_pack_with_a_long_meta_stays_within_its_budget(patchset: PatchSet) -> None:
+    ps = replace(patchset, meta=dict(patchset.meta, roots=["/a/very/long/folder/name" * 20] * 40))
+    whole = pack_patches(patchset, max_bytes=10**7, chunk=10)
+    for budget in (len(whole), len(whole) * 3 // 4):
+        data = pack_patches(ps, max_bytes=budget, chunk=10)
+        assert len(data) <= budget and len(unpack_patches(data)) >= 10
+
+
 def test_pack_errors(patchset: PatchSet, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="raise the budget"):
         pack_patches(patchset, max_bytes=5000)
@@ -94,19 +102,61 @@ def test_pack_errors(patchset: PatchSet, tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- trainer.py
 
 
-def test_a_time_budget_cuts_the_steps_and_the_checkpoint_keeps_them(tmp_path: Path, patchset: PatchSet,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+class FakeClock:
+    """``time`` for the trainer: every ``perf_counter()`` call advances 0.01 s."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        self.now += 0.01
+        return self.now
+
+
+def test_settle_steps() -> None:
+    # 250 s left at 0.1 s a step: 2,500 more, rounded down to a validation
+    assert settle_steps(250, 10**6, 1000, 0.1, 250.0) == 2000
+    assert settle_steps(250, 10**6, 100, 0.1, 250.0) == 2700
+    assert settle_steps(250, 1500, 100, 0.1, 250.0) == 1500  # never above the asked count
+    assert settle_steps(250, 10**6, 1000, 0.1, 1.0) == 1000  # never below the next validation
+    assert settle_steps(250, 600, 1000, 0.1, 1.0) == 600  # ... unless that is above the asked count
+    assert settle_steps(250, 10**6, 1000, 0.1, -5.0) == 1000  # over budget already
+
+
+def test_a_time_budget_settles_the_steps_and_the_checkpoint_keeps_them(tmp_path: Path, patchset: PatchSet,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ttrainer, "WARMUP_STEPS", 2)
     monkeypatch.setattr(ttrainer, "CALIBRATION_STEPS", 3)
+    monkeypatch.setattr(ttrainer, "time", FakeClock())
     cfg = tiny_config(tmp_path, steps=10**6, val_every=5)
-    result, _ = train(cfg, patchset, str(tmp_path / "run"), device="cpu", time_budget=0.5)
-    assert 5 <= result.steps < 10**6
-    assert result.history[-1]["step"] == result.steps  # it ended by itself, validated at the end
+    result, _ = train(cfg, patchset, str(tmp_path / "run"), device="cpu", time_budget=1.0)
+    assert 5 < result.steps < 100 and result.steps % 5 == 0  # about 0.01 s a step: 1 s holds under 100
+    assert result.history[-1]["step"] == result.steps
     ck = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
-    assert ck["step"] == ck["steps"] == result.steps and ck["trained_on"] == "cpu"
+    assert ck["step"] == ck["steps"] == result.steps and ck["settled"] and not ck["stopped_early"]
+    assert ck["trained_on"] == "cpu"
     seen = []  # resumed without a budget: the settled count stands, nothing more runs
     again, _ = train(cfg, patchset, str(tmp_path / "run"), device="cpu", on_progress=seen.append)
     assert seen == [] and again.steps == result.steps
+
+
+def test_without_calibration_the_budget_stops_the_run(tmp_path: Path, patchset: PatchSet,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ttrainer, "WARMUP_STEPS", 10**9)  # never calibrates: only the hard stop is left
+    monkeypatch.setattr(ttrainer, "time", FakeClock())
+    cfg = tiny_config(tmp_path, steps=10**6, val_every=5)
+    result, _ = train(cfg, patchset, str(tmp_path / "run"), device="cpu", time_budget=1.0)
+    ck = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert ck["stopped_early"] and ck["steps"] == result.steps == result.history[-1]["step"] < 10**6
+
+
+def test_a_steps_override_is_not_kept_by_the_checkpoint(tmp_path: Path, patchset: PatchSet) -> None:
+    cfg = tiny_config(tmp_path)  # 6 steps
+    short, _ = train(cfg, patchset, str(tmp_path / "run"), steps=2, device="cpu")
+    assert short.steps == 2
+    seen = []
+    full, _ = train(cfg, patchset, str(tmp_path / "run"), device="cpu", on_progress=seen.append)
+    assert full.steps == 6 and [p.step for p in seen] == [3, 4, 5, 6]
 
 
 def test_a_slim_checkpoint_publishes_elsewhere_with_the_same_weights(tmp_path: Path, patchset: PatchSet) -> None:
@@ -132,6 +182,10 @@ def test_a_slim_checkpoint_publishes_elsewhere_with_the_same_weights(tmp_path: P
     net.load_state_dict(best)
     assert scored.best_gain == pytest.approx(validate(net, patchset, torch.device("cpu")), abs=1e-9)
     assert scored.pack["val_gain"] == round(result.best_gain, 4) and scored.best_step == result.best_step
+    # a slim checkpoint can be slimmed again (export after a publishing run), not trained further
+    write_slim(str(tmp_path / "here"), str(tmp_path / "again.pt"))
+    with pytest.raises(ValueError, match="slim checkpoint"):
+        train(cfg, patchset, str(tmp_path / "here"), steps=8, device="cpu")
 
 
 # --------------------------------------------------------------------------- lbcodec train
@@ -160,6 +214,7 @@ def test_cli_pack_train_elsewhere_then_publish_here(tmp_path: Path, monkeypatch:
     # four steps of a tiny net need not beat the plain decode; what is checked is what gets written
     monkeypatch.setattr(ttrainer, "why_not_publish", lambda *a, **k: None)
     cfg = _tiny_config_file(tmp_path)
+    real_name = ttrainer._device_name
     cache, pack = tmp_path / "cache", tmp_path / "packs" / "p.pack"
     pack.parent.mkdir()
     run = CliRunner().invoke
@@ -167,9 +222,11 @@ def test_cli_pack_train_elsewhere_then_publish_here(tmp_path: Path, monkeypatch:
     assert r.exit_code == 0, r.output
     assert pack.exists() and not (tmp_path / "runs").exists() and zoo.list_models() == []  # packed only
     # "elsewhere": no cache, no codec needed, a time budget, a slim checkpoint to bring back
+    monkeypatch.setattr(ttrainer, "_device_name", lambda dev: "the lent machine")
     r = run(main, ["train", str(cfg), "--patches", str(pack), "--no-publish", "--runs", str(tmp_path / "gpu"),
                    "--time-budget", "30", "--export", str(tmp_path / "back.pt"), "--device", "cpu"])
     assert r.exit_code == 0, r.output
+    monkeypatch.setattr(ttrainer, "_device_name", real_name)
     here = tmp_path / "runs" / "srcnn-packed"
     here.mkdir(parents=True)
     (tmp_path / "back.pt").rename(here / "last.pt")
@@ -179,12 +236,23 @@ def test_cli_pack_train_elsewhere_then_publish_here(tmp_path: Path, monkeypatch:
     (entry,) = zoo.list_models()
     prov = entry["provenance"]
     assert prov["data"]["pack"]["patches"] > 0 and "val_gain" in prov["data"]["pack"]
-    assert prov["device"] == "cpu" and prov["steps"] == 4 and "the pack's" in prov["validation"]["best_step_chosen_on"]
+    assert prov["device"] == "the lent machine" and prov["steps"] == 4
+    assert prov["data"]["patches"] == prov["data"]["pack"]["patches"]  # what the steps saw
+    assert "the pack's" in prov["validation"]["best_step_chosen_on"]
+    assert prov["validation"]["scored_on"].startswith("all ")
 
 
-def test_cli_pack_options_are_for_post_filter_configs_only(tmp_path: Path) -> None:
+def test_cli_pack_option_errors(tmp_path: Path) -> None:
     joint = tmp_path / "joint.json"
     joint.write_text(json.dumps({"kind": "joint"}))
-    r = CliRunner().invoke(main, ["train", str(joint), "--pack-to", str(tmp_path / "p.pack")])
+    run = CliRunner().invoke
+    r = run(main, ["train", str(joint), "--pack-to", str(tmp_path / "p.pack")])
     assert r.exit_code == 2 and "post-filter configs only" in r.output
-    assert not (tmp_path / "p.pack").exists()
+    cfg = _tiny_config_file(tmp_path)
+    r = run(main, ["train", str(cfg), "--pack-to", str(tmp_path / "p.pack"), "--time-budget", "9"])
+    assert r.exit_code == 2 and "only packs" in r.output
+    r = run(main, ["train", str(cfg), "--pack-to", str(tmp_path / "missing" / "p.pack")])
+    assert r.exit_code == 2 and "does not exist" in r.output
+    r = run(main, ["train", str(cfg), "--export", str(tmp_path / "missing" / "x.pt")])
+    assert r.exit_code == 2 and "does not exist" in r.output
+    assert not list(tmp_path.rglob("*.pack"))

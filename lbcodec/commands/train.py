@@ -61,6 +61,12 @@ def train(obj: Ctx, config, steps, runs_dir, cache_dir, publish, device, pack_to
         raw = json.load(f)
     if raw.get("kind") in ("joint", "modifynet") and (pack_to or patches_file or time_budget or export_to):
         raise click.UsageError("--pack-to, --patches, --time-budget and --export work with post-filter configs only")
+    if pack_to and (patches_file or time_budget or export_to or steps):
+        raise click.UsageError("--pack-to only packs the cached patches: it takes no --patches, --time-budget, "
+                               "--export or --steps")
+    for opt, path in (("--pack-to", pack_to), ("--export", export_to)):
+        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            raise click.UsageError(f"{opt}: folder {os.path.dirname(path) or '.'!r} does not exist")
     if raw.get("kind") == "joint":
         import torch
 
@@ -121,7 +127,10 @@ def train(obj: Ctx, config, steps, runs_dir, cache_dir, publish, device, pack_to
             val = f"  val {p.val_gain:+.3f} dB (best {p.best_gain:+.3f})" if p.val_gain is not None else ""
             obj.log(f"{cfg.name} step {p.step}/{p.steps}  loss {p.loss:.5f}{val}  {p.elapsed:.0f} s")
 
-    result, best = run_train(cfg, ps, os.path.join(runs_dir, cfg.name), steps, dev, progress, time_budget)
+    try:
+        result, best = run_train(cfg, ps, os.path.join(runs_dir, cfg.name), steps, dev, progress, time_budget)
+    except ValueError as e:  # a bad loss name, a slim checkpoint asked to train on: one line, exit 1
+        raise click.ClickException(str(e)) from None
     if export_to:
         from ..training.trainer import write_slim
 

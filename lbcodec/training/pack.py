@@ -91,15 +91,25 @@ def pack_patches(ps: PatchSet, max_bytes: int, val_images: int = 12, chunk: int 
         used += cost
         counts.append(len(idx))
         kept.append(idx)
-    if not counts:
-        raise ValueError(f"{max_bytes} bytes hold no mosaic of {chunk} patches; raise the budget")
-    kept_idx = np.concatenate(kept)
-    arrays["qualities"] = ps.qualities[kept_idx].astype(np.float32)
+    while counts:  # the estimate above leaves out the meta's size: drop mosaics until it fits
+        data = _save(arrays, counts, kept, ps, p, nval)
+        if len(data) <= max_bytes:
+            return data
+        k = len(counts) - 1
+        del arrays[f"in_{k}"], arrays[f"tg_{k}"]
+        counts.pop()
+        kept.pop()
+    raise ValueError(f"{max_bytes} bytes hold no mosaic of {chunk} patches; raise the budget")
+
+
+def _save(arrays: dict, counts: list[int], kept: list[np.ndarray], ps: PatchSet, p: int, nval: int) -> bytes:
+    out = dict(arrays)
+    out["qualities"] = ps.qualities[np.concatenate(kept)].astype(np.float32)
     meta = {"patch": p, "counts": counts, "source": ps.meta, "source_patches": len(ps),
             "source_val_images": len(ps.val_inputs), "val_images": int(nval), "format": "lbcodec-pack-1"}
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    out["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    np.savez(buf, **out)
     return buf.getvalue()
 
 

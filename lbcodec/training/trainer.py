@@ -1,8 +1,10 @@
 """A seeded, resumable training loop for post-filters, and publishing into the registry.
 
 Determinism: the batch of step ``s`` is drawn from ``default_rng([seed, s])`` and the
-learning rate is a pure function of ``s`` (cosine from ``lr`` to ``lr_final``), so a run
-stopped at any checkpoint and resumed makes the same batches as an unbroken run.
+learning rate is a pure function of ``s`` and the step count (cosine from ``lr`` to
+``lr_final``), so a run stopped at any checkpoint and resumed makes the same batches as an
+unbroken run. Not so under a ``time_budget``, whose step count depends on the machine's
+speed, nor on CUDA, where cuDNN picks its fastest (not bit-reproducible) kernels.
 Checkpoints (``runs/<name>/last.pt``, torch.save, never shipped) are written atomically
 at every validation.
 """
@@ -151,11 +153,14 @@ def train(
     """Train (or resume) ``cfg``'s network; return the result and the best state dict.
 
     ``time_budget`` (seconds, for a lent machine with a hard time limit): after
-    :data:`WARMUP_STEPS` + :data:`CALIBRATION_STEPS` steps the step count is cut to what fits the budget at the
-    measured speed (a multiple of ``val_every``), so that the learning rate still anneals to
-    ``lr_final``; the first steps ran on the schedule of the configured count, where the two
-    schedules differ by under 1 %. Past 1.1 x the budget the run stops at once. A checkpoint
-    records the step count it settled on, and a resumed run keeps it.
+    :data:`WARMUP_STEPS` + :data:`CALIBRATION_STEPS` steps the step count is cut to what fits
+    the budget at the measured speed (:func:`settle_steps`), so that the learning rate still
+    anneals to ``lr_final``; the first steps ran on the schedule of the configured count (for a
+    settled count of a few thousand steps the two differ by well under 1 % there). Past 1.1 x
+    the budget the run stops at once (``stopped_early`` in the checkpoint). A checkpoint records
+    a settled count (``settled``), and a resumed run without ``steps`` keeps it; an unsettled
+    resume under a budget calibrates again. A slim checkpoint (:func:`write_slim`, no optimizer
+    state) can be published but not trained further.
     """
     import torch
 
@@ -183,19 +188,23 @@ def train(
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed patch sizes: let cuDNN pick its fastest kernels
     pack = ps.meta.get("pack")
-    calibrate = time_budget is not None
+    settled = stopped_early = False
     if os.path.exists(ckpt_path):
         ck = torch.load(ckpt_path, map_location=dev, weights_only=True)
         net.load_state_dict(ck["model"])
-        if "opt" in ck:  # a slim checkpoint (:func:`write_slim`) has none: fresh moments if it goes on
-            opt.load_state_dict(ck["opt"])
         start, best_gain, best_step = int(ck["step"]), float(ck["best_gain"]), int(ck["best_step"])
         best_state, spent = ck["best_state"], float(ck["seconds"])
         history = [dict(zip(("step", "loss", "val_gain"), h)) for h in ck["history"].tolist()]
-        if steps_override is None and "steps" in ck:
-            steps = int(ck["steps"])
+        if steps_override is None and ck.get("settled"):
+            steps, settled = int(ck["steps"]), True
+        stopped_early = bool(ck.get("stopped_early"))
         trained_on, pack = ck.get("trained_on", trained_on), ck.get("pack", pack)
-        calibrate = False
+        if "opt" in ck:
+            opt.load_state_dict(ck["opt"])
+        elif start < steps:
+            raise ValueError(f"{ckpt_path} is a slim checkpoint (no optimizer state) at step {start} of {steps}: "
+                             "it can be published, not trained further")
+    calibrate = time_budget is not None and not settled
     t0 = time.perf_counter()
     net.train()
     running = None
@@ -209,10 +218,8 @@ def train(
                 t_cal = now
             else:  # steady speed, past cuDNN's kernel search and the other jobs' start
                 per_step = (now - t_cal) / CALIBRATION_STEPS
-                fit = step + int((time_budget - (now - t0)) / per_step)
-                fit = fit // tc.val_every * tc.val_every
-                steps = max(step + tc.val_every - step % tc.val_every, min(steps, fit))
-                calibrate = False
+                steps = settle_steps(step, steps, tc.val_every, per_step, time_budget - (now - t0))
+                calibrate, settled = False, True
         for g in opt.param_groups:
             g["lr"] = lr_at(step, steps, tc.lr, tc.lr_final)
         x, y = _batch(ps, tc.seed, step, tc.batch)
@@ -227,7 +234,7 @@ def train(
         step = done
         over = time_budget is not None and time.perf_counter() - t0 > 1.1 * time_budget
         if over:
-            steps = done
+            steps, settled, stopped_early = done, True, True
         val = None
         if done % tc.val_every == 0 or done == steps:
             val = validate(net, ps, dev)
@@ -241,7 +248,7 @@ def train(
                 "model": net.state_dict(), "opt": opt.state_dict(), "step": done, "steps": steps,
                 "best_gain": best_gain, "best_step": best_step, "best_state": best_state, "seconds": elapsed,
                 "history": torch.tensor([[h["step"], h["loss"], h["val_gain"]] for h in history]),
-                "trained_on": trained_on, "pack": pack,
+                "trained_on": trained_on, "pack": pack, "settled": settled, "stopped_early": stopped_early,
             }, tmp)
             os.replace(tmp, ckpt_path)
         if on_progress:
@@ -249,6 +256,15 @@ def train(
                                  spent + time.perf_counter() - t0))
     seconds = spent + time.perf_counter() - t0
     return TrainResult(best_gain, best_step, steps, seconds, history, trained_on=trained_on, pack=pack), best_state
+
+
+def settle_steps(step: int, steps: int, val_every: int, per_step: float, remaining: float) -> int:
+    """The step count a time-budgeted run settles on at ``step``: what ``remaining`` seconds
+    hold at ``per_step`` seconds a step, rounded down to a multiple of ``val_every`` (so the
+    run ends on a validation), never below the next validation nor above ``steps``."""
+    fit = (step + int(max(0.0, remaining) / per_step)) // val_every * val_every
+    next_val = step + val_every - step % val_every
+    return min(steps, max(next_val, fit))
 
 
 #: A ``time_budget`` run times steps WARMUP_STEPS to WARMUP_STEPS + CALIBRATION_STEPS, then
@@ -272,7 +288,7 @@ def write_slim(run_dir: str, path: str) -> None:
     import torch
 
     ck = torch.load(os.path.join(run_dir, "last.pt"), map_location="cpu", weights_only=True)
-    ck.pop("opt")
+    ck.pop("opt", None)
     ck["model"] = ck["best_state"]
     tmp = path + ".tmp"
     torch.save(ck, tmp)
@@ -365,9 +381,13 @@ def publish_result(cfg: Config, result: TrainResult, best_state: dict, ps: Patch
             "score": round(result.best_gain, 4),
         },
     }
-    if result.pack:
-        provenance["data"]["pack"] = dict(result.pack)  # the steps saw only the pack's patches
+    if result.pack:  # the steps saw only the pack's patches
+        provenance["data"]["pack"] = dict(result.pack)
+        provenance["data"]["patches"] = result.pack["patches"]
         provenance["validation"]["best_step_chosen_on"] = f"{result.pack['val_images']} of the validation images (the pack's)"
+        provenance["validation"]["scored_on"] = (
+            f"all {len(ps.val_inputs)} validation images" if "val_gain" in result.pack
+            else f"the pack's {result.pack['val_images']} validation images only")
     if shipped is not None:
         provenance["validation"]["score"] = round(shipped, 4)
         provenance["validation"]["score_float32"] = round(result.best_gain, 4)
