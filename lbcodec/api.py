@@ -11,6 +11,7 @@ Array contract: ``pixels`` uint8 ``(H, W, C)``, C = 1 or 3; ``alpha`` uint8
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -133,12 +134,14 @@ def _budget_message(exc: BudgetTooSmall, pixels: int, codec: str, method: str, s
 
 
 def decode_image(
-    data: bytes, *, post: str | None = None, ensemble: bool = False, max_pixels: int = ctr.MAX_PIXELS
+    data: bytes, *, post: str | None = None, ensemble: bool = False, max_pixels: int = ctr.MAX_PIXELS,
+    progress: Callable[[float], None] | None = None,
 ) -> DecodeResult:
     """Decode a .lbc container.
 
     ``post`` overrides the header's post-filter (``none``, ``auto``, a network or model
-    name); ``ensemble`` runs the post-filter as an x8 geometric self-ensemble.
+    name); ``ensemble`` runs the post-filter as an x8 geometric self-ensemble;
+    ``progress(fraction)`` is called as the post-filter's tiles finish (0 to 1).
     """
     box = ctr.unpack(data, max_pixels=max_pixels)
     hdr = box.header
@@ -151,7 +154,7 @@ def decode_image(
         raise CorruptContainerError(
             f"corrupt container: the {pipe.codec} image is {compact.shape[1]}x{compact.shape[0]}, expected {want[0]}x{want[1]}"
         )
-    pixels = filters.reconstruct(pipe, compact, (hdr.width, hdr.height), post, notes, ensemble)
+    pixels = filters.reconstruct(pipe, compact, (hdr.width, hdr.height), post, notes, ensemble, progress)
     alpha = None
     if hdr.has_alpha:
         try:

@@ -16,6 +16,7 @@ Array contract: uint8 ``(H, W, C)`` in and out, C = 1 or 3.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -43,8 +44,11 @@ def _load(name: str):
     return zoo.load_model(name).to(memory_format=torch.channels_last)
 
 
-def _run(net, img: np.ndarray, ensemble: bool = False) -> np.ndarray:
-    """Run a registered net on a uint8 image, tiled; gray images go through RGB nets as R=G=B."""
+def _run(net, img: np.ndarray, ensemble: bool = False,
+         progress: Callable[[float], None] | None = None) -> np.ndarray:
+    """Run a registered net on a uint8 image, tiled; gray images go through RGB nets as R=G=B.
+
+    ``progress(fraction)`` is called after every tile (of every pass with ``ensemble``)."""
     import torch
 
     from .nets.tiling import image_to_tensor, run_tiled, self_ensemble
@@ -52,12 +56,23 @@ def _run(net, img: np.ndarray, ensemble: bool = False) -> np.ndarray:
     cin = net.config.get("in_channels", 3)
     src = np.repeat(img, 3, axis=2) if img.shape[2] == 1 and cin == 3 else img
     x = image_to_tensor(src)
+    passes, started = (8 if ensemble else 1), [0]
+
+    def on_tile(done: int, total: int) -> None:
+        if progress is not None:
+            progress((started[0] - 1 + done / total) / passes)
+
     if getattr(net, "receptive_radius", 0) is None:
-        run = functools.partial(run_tiled, net, tile=GLOBAL_TILE, overlap=GLOBAL_OVERLAP)
+        tiled = functools.partial(run_tiled, net, tile=GLOBAL_TILE, overlap=GLOBAL_OVERLAP, on_tile=on_tile)
     else:
-        run = functools.partial(run_tiled, net, tile=TILE)
+        tiled = functools.partial(run_tiled, net, tile=TILE, on_tile=on_tile)
+
+    def run(t):
+        started[0] += 1
+        return tiled(t)
+
     with torch.inference_mode():
-        y = self_ensemble(lambda t: run(t), x.float() / 255.0) if ensemble else run(x)
+        y = self_ensemble(run, x.float() / 255.0) if ensemble else run(x)
         if img.shape[2] == 1 and y.shape[1] == 3:
             y = y.mean(dim=1, keepdim=True)
         # in place: on a 6000x4000 image each float copy of the output is 288 MB
@@ -129,11 +144,13 @@ def reconstruct(
     post: str | None,
     notes: list[str],
     ensemble: bool = False,
+    progress: Callable[[float], None] | None = None,
 ) -> np.ndarray:
     """Decoded compact uint8 image -> uint8 image of ``size`` = (width, height).
 
     ``post`` None applies the post-filter the header records; ``none``, ``auto``,
-    a network family or a model name override it.
+    a network family or a model name override it. ``progress(fraction)`` follows the
+    post-filter's tiles (not called when there is no post-filter).
     """
     img = to_u8(resize_bicubic(compact, size), inplace=True) if pipe.method in RESIZING_METHODS else compact
     if post is None:
@@ -155,9 +172,10 @@ def reconstruct(
         entry = resolve_post(post, pipe.method, pipe.codec, pipe.scale, notes)
         if entry is None:
             return img
-    return apply_post(entry, img, ensemble)
+    return apply_post(entry, img, ensemble, progress)
 
 
-def apply_post(entry: dict[str, Any], img: np.ndarray, ensemble: bool = False) -> np.ndarray:
+def apply_post(entry: dict[str, Any], img: np.ndarray, ensemble: bool = False,
+               progress: Callable[[float], None] | None = None) -> np.ndarray:
     """Run the registry model ``entry`` on a uint8 HxWxC image (verified, cached load)."""
-    return _run(_load(entry["name"]), img, ensemble)
+    return _run(_load(entry["name"]), img, ensemble, progress)

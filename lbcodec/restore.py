@@ -8,6 +8,7 @@ weights registry holds for (method none, that codec).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -106,7 +107,8 @@ class RestoreResult:
     notes: list[str] = field(default_factory=list)
 
 
-def restore_image(data: bytes, post: str = "auto", ensemble: bool = False) -> RestoreResult:
+def restore_image(data: bytes, post: str = "auto", ensemble: bool = False,
+                  progress: Callable[[float], None] | None = None) -> RestoreResult:
     """Decode a plain standard-codec file and run the restoration network for its codec."""
     codec = sniff_codec(data)
     notes: list[str] = []
@@ -123,7 +125,7 @@ def restore_image(data: bytes, post: str = "auto", ensemble: bool = False) -> Re
         if post == "auto":
             notes.append(f"no trained restoration model for {codec} is installed: output is the plain decode")
         return RestoreResult(pixels, codec, None, quality, bpp, notes)
-    return RestoreResult(filters.apply_post(entry, pixels, ensemble), codec, entry["name"], quality, bpp, notes)
+    return RestoreResult(filters.apply_post(entry, pixels, ensemble, progress), codec, entry["name"], quality, bpp, notes)
 
 
 __all__ = ["RestoreResult", "jpeg_quality", "restore_image", "sniff_codec"]

@@ -183,6 +183,36 @@ def test_ensemble_runs_and_differs_little(tiny_zoo):
     assert np.abs(plain - ens).mean() < 3
 
 
+@pytest.mark.parametrize("ensemble", [False, True])
+def test_decode_reports_the_post_filters_progress(tiny_zoo, monkeypatch, ensemble):
+    from lbcodec import filters
+
+    monkeypatch.setattr(filters, "TILE", 32)  # 96 x 128 in 32-pixel tiles: 3 x 4 of them
+    enc = encode_image(IMG, codec="jpeg", method="downsample", quality=50)
+    seen = []
+    out = decode_image(enc.data, ensemble=ensemble, progress=seen.append)
+    assert len(seen) == 12 * (8 if ensemble else 1)  # one call per tile (of every dihedral pass)
+    assert seen == sorted(seen) and seen[0] > 0 and seen[-1] == pytest.approx(1.0)
+    assert np.array_equal(out.pixels, decode_image(enc.data, ensemble=ensemble).pixels)  # same output
+    seen.clear()
+    decode_image(enc.data, post="none", progress=seen.append)
+    assert seen == []  # no post-filter, nothing to report
+
+
+def test_decode_cli_with_a_progress_bar_writes_the_same_image(tiny_zoo, tmp_path, monkeypatch):
+    from lbcodec.commands import common
+
+    enc = encode_image(IMG, codec="jpeg", method="downsample", quality=50)
+    src = tmp_path / "in.lbc"
+    src.write_bytes(enc.data)
+    r = CliRunner().invoke(cli, ["decode", str(src), "-o", str(tmp_path / "plain.png")])
+    assert r.exit_code == 0, r.output
+    monkeypatch.setattr(common, "progress_wanted", lambda obj: True)  # as if a person watched a terminal
+    r = CliRunner().invoke(cli, ["decode", str(src), "-o", str(tmp_path / "bar.png")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "bar.png").read_bytes() == (tmp_path / "plain.png").read_bytes()
+
+
 def test_restore_cli_estimates_jpeg_quality_and_runs_arcnn(tiny_zoo, tmp_path):
     import imagecodecs
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -130,6 +131,23 @@ def batch_options(fn):
 def progress_wanted(obj: Ctx) -> bool:
     """Rich progress only for a person watching: stderr is a terminal and no -q."""
     return not obj.quiet and sys.stderr.isatty()
+
+
+@contextlib.contextmanager
+def fraction_progress(obj: Ctx, description: str):
+    """A transient progress bar on stderr, fed fractions 0..1, for a person watching (see
+    :func:`progress_wanted`): yields its callback, or None when nobody is."""
+    if not progress_wanted(obj):
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=True,
+                  redirect_stdout=False, redirect_stderr=False) as prog:
+        task = prog.add_task(description, total=1.0)
+        yield lambda fraction: prog.update(task, completed=fraction)
 
 
 def emit_json(record: dict) -> None:

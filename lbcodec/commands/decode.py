@@ -13,6 +13,7 @@ from .common import (
     batch_options,
     check_paths,
     emit_json,
+    fraction_progress,
     inputs_argument,
     is_batch,
     output_format,
@@ -87,7 +88,8 @@ def decode(obj: Ctx, inputs, dst, post, ensemble, threads, fmt, force, recursive
     t0 = time.perf_counter()
     set_threads(threads)
     data = read_input(src)
-    res = decode_image(data, post=post, ensemble=ensemble)
+    with fraction_progress(obj, f"decode {src}: post-filter") as progress:
+        res = decode_image(data, post=post, ensemble=ensemble, progress=progress)
     for note in res.notes:
         obj.log(f"note: {note}")
     out = write_image_bytes(res.pixels, res.alpha, fmt)

@@ -13,6 +13,7 @@ from .common import (
     batch_options,
     check_paths,
     emit_json,
+    fraction_progress,
     inputs_argument,
     is_batch,
     output_format,
@@ -87,7 +88,8 @@ def restore(obj: Ctx, inputs, dst, post, ensemble, threads, fmt, force, recursiv
     set_threads(threads)
     t0 = time.perf_counter()
     data = read_input(src)
-    res = restore_image(data, post=post, ensemble=ensemble)
+    with fraction_progress(obj, f"restore {src}") as progress:
+        res = restore_image(data, post=post, ensemble=ensemble, progress=progress)
     for note in res.notes:
         obj.log(f"note: {note}")
     out = write_image_bytes(res.pixels, None, fmt)
