@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from test_training import tiny_config, tiny_patchset, write_folder
+from test_training import _one_thread, tiny_config, tiny_patchset, write_folder  # noqa: F401 (autouse)
 
 from lbcodec import nets, zoo
 from lbcodec.cli import cli as main
@@ -19,14 +19,6 @@ from lbcodec.training import trainer as ttrainer
 from lbcodec.training.data import PatchSet
 from lbcodec.training.pack import pack_patches, read_pack, unpack_patches, write_pack
 from lbcodec.training.trainer import rescore, settle_steps, train, validate, write_slim
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
