@@ -56,21 +56,18 @@ def _run(net, img: np.ndarray, ensemble: bool = False,
     cin = net.config.get("in_channels", 3)
     src = np.repeat(img, 3, axis=2) if img.shape[2] == 1 and cin == 3 else img
     x = image_to_tensor(src)
-    passes, started = (8 if ensemble else 1), [0]
+    on_tile = None
+    if progress is not None:  # every ensemble pass has as many tiles (a 90-degree turn swaps the two counts)
+        passes, tiles = (8 if ensemble else 1), [0]
 
-    def on_tile(done: int, total: int) -> None:
-        if progress is not None:
-            progress((started[0] - 1 + done / total) / passes)
+        def on_tile(done: int, total: int) -> None:
+            tiles[0] += 1
+            progress(tiles[0] / (total * passes))
 
     if getattr(net, "receptive_radius", 0) is None:
-        tiled = functools.partial(run_tiled, net, tile=GLOBAL_TILE, overlap=GLOBAL_OVERLAP, on_tile=on_tile)
+        run = functools.partial(run_tiled, net, tile=GLOBAL_TILE, overlap=GLOBAL_OVERLAP, on_tile=on_tile)
     else:
-        tiled = functools.partial(run_tiled, net, tile=TILE, on_tile=on_tile)
-
-    def run(t):
-        started[0] += 1
-        return tiled(t)
-
+        run = functools.partial(run_tiled, net, tile=TILE, on_tile=on_tile)
     with torch.inference_mode():
         y = self_ensemble(run, x.float() / 255.0) if ensemble else run(x)
         if img.shape[2] == 1 and y.shape[1] == 3:

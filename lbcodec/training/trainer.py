@@ -302,12 +302,8 @@ def rescore(cfg: Config, result: TrainResult, best_state: dict, ps: PatchSet, de
     stays in ``result.pack["val_gain"]``."""
     import dataclasses
 
-    from .. import nets
-
-    net = nets.build(cfg.arch, **cfg.arch_config).to(device)
-    net.load_state_dict(best_state)
     pack = dict(result.pack or {}, val_gain=round(result.best_gain, 4))
-    return dataclasses.replace(result, best_gain=validate(net, ps, device), pack=pack)
+    return dataclasses.replace(result, best_gain=state_gain(cfg, best_state, ps, device), pack=pack)
 
 
 def baseline_gains(cfg: Config, ps: PatchSet, device: str, weights_dir: str | None = None) -> dict[str, float]:
@@ -325,10 +321,17 @@ def baseline_gains(cfg: Config, ps: PatchSet, device: str, weights_dir: str | No
 
 def shipped_gain(cfg: Config, best_state: dict, ps: PatchSet, device: str) -> float:
     """Validation gain of ``best_state`` as it ships (rounded to ``zoo.SHIP_DTYPE``, widened back)."""
-    from .. import nets, zoo
+    from .. import zoo
+
+    return state_gain(cfg, zoo.as_stored(best_state, zoo.SHIP_DTYPE), ps, device)
+
+
+def state_gain(cfg: Config, state: dict, ps: PatchSet, device: str) -> float:
+    """Validation gain of ``cfg``'s network with the weights ``state``."""
+    from .. import nets
 
     net = nets.build(cfg.arch, **cfg.arch_config).to(device)
-    net.load_state_dict(zoo.as_stored(best_state, zoo.SHIP_DTYPE))
+    net.load_state_dict(state)
     return validate(net, ps, device)
 
 
