@@ -15,15 +15,9 @@ import numpy as np
 
 from . import filters
 from .codecs import get_codec
+from .codecs.jpeg import STD_LUMA, scale_table
 from .errors import InputError
 
-#: IJG standard luminance quantization table (ITU T.81 Annex K), natural order
-_STD_LUMA = np.array([
-    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
-    14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
-    18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
-], dtype=np.float64)
 # zigzag index -> natural index
 _ZIGZAG = np.array([
     0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14,
@@ -83,9 +77,8 @@ def jpeg_luma_table(data: bytes) -> np.ndarray | None:
 
 
 def ijg_table(quality: int) -> np.ndarray:
-    q = max(1, min(100, quality))
-    scale = 5000 / q if q < 50 else 200 - 2 * q
-    return np.clip(np.floor((_STD_LUMA * scale + 50) / 100), 1, 255)
+    """libjpeg's default luma table at an IJG ``quality`` (the standard's table, scaled)."""
+    return scale_table(STD_LUMA, quality).astype(np.float64)
 
 
 def jpeg_quality(data: bytes) -> int | None:

@@ -271,9 +271,15 @@ def find_default(
 
     current = settings_tag(codec)
     if current:
-        same = [e for e in candidates if e.get("provenance", {}).get("data", {}).get("codec_settings") == current]
+        same = [e for e in candidates if _trained_on(e) == current]
         candidates = same or candidates
     return min(candidates, key=rank) if candidates else None
+
+
+def _trained_on(entry: Mapping[str, Any]) -> str | None:
+    """The codec settings a model's training data was coded with (provenance ``data.codec_settings``), if recorded."""
+    data = entry.get("provenance", {}).get("data")
+    return data.get("codec_settings") if isinstance(data, Mapping) else None
 
 
 def _check_slot(slot: Mapping[str, Any]) -> None:

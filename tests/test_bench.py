@@ -30,6 +30,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HAVE_MPL = importlib.util.find_spec("matplotlib") is not None
 BPPS = "1.5,3"
 
+#: the key suffix of codecs whose tune="psnr" encoder settings changed since the first benches
+ENC = {c: bench._settings_key(c) for c in ("jpeg", "webp")}
+
 
 def run(*args: str):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
@@ -166,8 +169,8 @@ def test_quality_targets_and_rate_matching(images, tmp_path):
     assert len(rows) == 8
     for img in ("im0.png", "im1.png"):
         for q in (20, 60):
-            plain = rows[f"{img}|jpeg|none|1|none|q{q}"]
-            matched = rows[f"{img}|jpeg|downsample|2|none|size(q{q})"]
+            plain = rows[f"{img}|jpeg|none|1|none|q{q}{ENC['jpeg']}"]
+            matched = rows[f"{img}|jpeg|downsample|2|none|size(q{q}){ENC['jpeg']}"]
             assert plain["quality"] == q and plain["target_kind"] == "quality"
             assert matched["budget_bytes"] == plain["bytes"] >= matched["bytes"]
             assert matched["target_quality"] == q and matched["target_kind"] == "size"
@@ -188,7 +191,7 @@ def test_gray_conversion_codes_one_channel(images, tmp_path):
               "-o", out)
     assert res.exit_code == 0, res.output
     (row,) = bench.load_rows(os.path.join(out, "bench.jsonl"))
-    assert row["ok"] and row["channels"] == 1 and row["key"].endswith("|gray")
+    assert row["ok"] and row["channels"] == 1 and row["key"].endswith("|gray" + ENC["jpeg"])
     assert row["psnr_rgb"] == row["psnr_y"]  # one plane: both are the gray PSNR
 
 
@@ -201,13 +204,13 @@ def test_tune_ssim_is_its_own_pipeline(images, tmp_path):
     (row,) = bench.load_rows(os.path.join(out, "bench.jsonl"))
     assert row["ok"] and row["tune"] == "ssim" and row["key"].endswith("|tune-ssim")
     # codecs without the choice keep psnr (no duplicate pipelines); psnr rows of heif/avif carry the settings
-    jobs = bench.make_jobs(["a.png"], ["jpeg", "heif"], ["none"], bpps=[0.2], posts=["none"], tune="ssim")
+    jobs = bench.make_jobs(["a.png"], ["webp", "heif"], ["none"], bpps=[0.2], posts=["none"], tune="ssim")
     assert [j.tune for j in jobs] == ["psnr", "ssim"]
     (j,) = bench.make_jobs(["a.png"], ["avif"], ["none"], bpps=[0.2], posts=["none"])
     assert j.key.startswith("a.png|avif|none|1|none|0.2|enc-") and "|enc-" not in bench.make_jobs(
-        ["a.png"], ["jpeg"], ["none"], bpps=[0.2], posts=["none"])[0].key
+        ["a.png"], ["webp"], ["none"], bpps=[0.2], posts=["none"])[0].key
     doc = _json(os.path.join(out, "summary.json"))
-    assert set(doc["environment"]["codec_settings"]) == {"heif", "avif"}
+    assert set(doc["environment"]["codec_settings"]) == {"heif", "avif", "jpeg"}
     (s,) = doc["summary"]
     assert s["pipeline_id"] == "heif|none|1|none|tune-ssim" and s["pipeline"] == "heif none [tune ssim]"
     assert s["plain"] and bench._plain_of([s], "heif", False, "420", "ssim") == s["pipeline_id"]

@@ -290,7 +290,7 @@ def test_codecs_command():
     assert all(row["available"] for row in rows)
     assert {row["name"]: row["subsampling"] for row in rows} == {
         "jpeg": True, "jpeg2000": False, "webp": False, "avif": True, "heif": True, "jpegxl": False}
-    assert {row["name"] for row in rows if row["tune"]} == {"heif", "avif"}
+    assert {row["name"] for row in rows if row["tune"]} == {"heif", "avif", "jpeg"}
 
 
 # -- stdin / stdout ---------------------------------------------------------------------------------------------

@@ -246,7 +246,7 @@ def test_decode_truncated_bitstream_is_corrupt_or_partial(codec):
         c.decode(data[:8])
 
 
-@pytest.mark.parametrize("codec", ["avif", "heif"])
+@pytest.mark.parametrize("codec", ["avif", "heif", "jpeg"])
 def test_tune_picks_different_encoder_settings(codec):
     """psnr (the default) and ssim give different, valid bitstreams; psnr has the lower error per byte."""
     img = photo_like(128, 160)
@@ -263,7 +263,7 @@ def test_tune_picks_different_encoder_settings(codec):
         assert decode_image(res.data, post="none").pixels.shape == img.shape
 
 
-@pytest.mark.parametrize("codec", ["jpeg", "jpeg2000", "webp", "jpegxl"])
+@pytest.mark.parametrize("codec", ["jpeg2000", "webp", "jpegxl"])
 def test_tune_is_accepted_and_ignored_where_there_is_no_choice(codec):
     img = photo_like(64, 64)
     c = get_codec(codec)
@@ -334,3 +334,51 @@ def test_avif_psnr_path_needs_pillow_aom(monkeypatch):
     with pytest.raises(CodecUnavailableError, match="tune ssim"):
         get_codec("avif").encode(photo_like(32, 32), 50)
     assert get_codec("avif").encode(photo_like(32, 32), 50, tune="ssim")
+
+
+def _dqt(data: bytes) -> list[list[int]]:
+    """The quantization tables of a baseline JPEG, zigzag order as stored."""
+    out, i = [], data.find(b"\xff\xdb")
+    while i >= 0:
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
+        seg = data[i + 4 : i + 2 + length]
+        for k in range(0, len(seg), 65):
+            out.append(list(seg[k + 1 : k + 65]))
+        i = data.find(b"\xff\xdb", i + 2 + length)
+    return out
+
+
+def test_jpeg_writes_the_tables_of_its_tune_and_matches_libjpeg_on_the_standard_ones():
+    import imagecodecs
+
+    from lbcodec.codecs.jpeg import PSNR_CHROMA, tables
+
+    img = photo_like(64, 80)
+    c = get_codec("jpeg")
+    zig = [0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14,
+           21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60,
+           61, 54, 47, 55, 62, 63]
+    for tune in ("psnr", "ssim"):
+        luma, chroma = tables(37.5, tune)
+        stored = _dqt(c.encode(img, 37.5, tune=tune))
+        assert stored == [[int(luma[z]) for z in zig], [int(chroma[z]) for z in zig]]
+    luma, chroma = tables(37.5, "psnr")
+    assert np.all(chroma == chroma[0]) and chroma[0] < luma[0]  # flat chroma, finer than luma's DC
+    assert abs(chroma[0] / luma[0] - PSNR_CHROMA) < 0.05
+    assert luma.max() / luma.min() < 2  # nearly flat luma (the standard's spans 10x)
+    # the standard tables at an integer quality are libjpeg's own: the same bytes as libjpeg-turbo
+    for q in (10, 50, 75):
+        assert c.encode(img, q, tune="ssim") == imagecodecs.jpeg8_encode(img, level=q, optimize=True, subsampling="420")
+
+
+def test_jpeg_quality_is_continuous_and_size_monotone():
+    img = photo_like(96, 128)
+    c = get_codec("jpeg")
+    assert not c.integer_quality
+    for tune in ("psnr", "ssim"):
+        sizes = [len(c.encode(img, q, tune=tune)) for q in np.arange(2.0, 98.0, 0.7)]
+        # as with libjpeg's integer qualities, Huffman optimisation can cost a byte or two either way
+        assert all(b >= 0.99 * a for a, b in zip(sizes, sizes[1:])) and sizes[-1] > 4 * sizes[0]
+        assert len(set(sizes)) > 60  # fractional qualities give distinct files
+    gray = img[:, :, :1].copy()
+    assert len(_dqt(c.encode(gray, 30))) == 1 and c.decode(c.encode(gray, 30)).shape == (96, 128, 1)

@@ -629,7 +629,7 @@ def photo64() -> np.ndarray:
 
 @pytest.mark.parametrize("quality", [10, 30, 50, 75, 90])
 def test_diff_jpeg_is_close_to_real_jpeg(photo64: np.ndarray, quality: int) -> None:
-    jpeg = get_codec("jpeg")  # libjpeg-turbo, 4:2:0, IJG tables at this quality
+    jpeg = get_codec("jpeg")  # libjpeg-turbo, 4:2:0, the psnr tables at this quality
     real = jpeg.decode(jpeg.encode(photo64, quality), channels=3)
     out, rate = diff_jpeg(to_t(photo64), quality)
     assert out.shape == (1, 3, 64, 96) and rate.shape == (1,)
@@ -687,16 +687,18 @@ def test_rate_proxy_grows_with_quality_and_detail(photo64: np.ndarray) -> None:
     assert all(a < b for a, b in pairwise(real))  # same order as the real sizes
     flat = torch.full((1, 3, 32, 32), 128 / 255)
     noise = to_t(noisy_image(32, 32))
-    for q in (10, 50, 90):
+    for q in (20, 50, 90):
         assert float(rate_proxy(noise, q)) > 50 * max(float(rate_proxy(flat, q)), 1.0)
     batch = rate_proxy(torch.cat([flat, noise]), 50)
     assert batch.shape == (2,) and batch[0] < batch[1]  # one rate per image of the batch
 
 
 def test_chroma_table() -> None:
-    assert chroma_table(50)[0] == 17 and chroma_table(50)[-1] == 99
-    assert np.all(chroma_table(100) == 1) and np.all(chroma_table(1) == 255)
-    assert np.all(chroma_table(10) >= chroma_table(60))
+    assert chroma_table(50, "ssim")[0] == 17 and chroma_table(50, "ssim")[-1] == 99
+    for tune in ("psnr", "ssim"):
+        assert np.all(chroma_table(100, tune) == 1) and np.all(chroma_table(1, tune) == 255)
+        assert np.all(chroma_table(10, tune) >= chroma_table(60, tune))
+    assert np.all(chroma_table(50) == chroma_table(50)[0])  # psnr (the default): flat
 
 
 # --------------------------------------------------------------------------- joint.py
@@ -1077,9 +1079,9 @@ def test_train_modify_soft_rate_proxy(tmp_path: Path, modify_folder: Path, wdir:
     flags: list[bool] = []
     real = dj.diff_jpeg
 
-    def spy(x, quality, soft=False):
+    def spy(x, quality, soft=False, tune="psnr"):
         flags.append(soft)
-        return real(x, quality, soft)
+        return real(x, quality, soft, tune)
 
     monkeypatch.setattr(dj, "diff_jpeg", spy)
     cfg = modify_config(tmp_path, modify_folder, steps=2, val_every=2, init="he", rate_mode="lagrangian",

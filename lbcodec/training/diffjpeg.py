@@ -1,8 +1,8 @@
-"""A differentiable JPEG (baseline, 4:2:0, IJG tables) for training pre-filters through it.
+"""A differentiable JPEG (baseline, 4:2:0, the real encoder's tables) for training pre-filters through it.
 
 Forward pass = what libjpeg does, up to chroma resampling details: RGB -> YCbCr (JFIF),
-2x2 average chroma subsampling, 8x8 DCT, division by the IJG quantization tables scaled
-for the quality, rounding, de-quantization, inverse DCT, chroma upsampling, YCbCr -> RGB,
+2x2 average chroma subsampling, 8x8 DCT, division by the quantization tables that
+``codecs.jpeg`` writes at the quality, rounding, de-quantization, inverse DCT, chroma upsampling, YCbCr -> RGB,
 clipping. Rounding and clipping pass gradients straight through (identity), the usual
 straight-through estimator. :func:`rate_proxy` is a differentiable stand-in for the
 entropy-coded size: the sum of log2(1 + |quantized coefficient|); :func:`proxy_bpp` pads any
@@ -19,19 +19,17 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..restore import ijg_table
-
-_STD_CHROMA = np.array([
-    17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99,
-    47, 66, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
-    99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
-], dtype=np.float64)
+from ..codecs.jpeg import tables
 
 
-def chroma_table(quality: int) -> np.ndarray:
-    q = max(1, min(100, quality))
-    scale = 5000 / q if q < 50 else 200 - 2 * q
-    return np.clip(np.floor((_STD_CHROMA * scale + 50) / 100), 1, 255)
+def chroma_table(quality: float, tune: str = "psnr") -> np.ndarray:
+    """The chroma quantization table the real JPEG encoder writes at ``quality`` (natural order)."""
+    return tables(quality, tune)[1].astype(np.float64)
+
+
+def luma_table(quality: float, tune: str = "psnr") -> np.ndarray:
+    """The luma quantization table the real JPEG encoder writes at ``quality`` (natural order)."""
+    return tables(quality, tune)[0].astype(np.float64)
 
 
 def _dct_matrix():
@@ -85,9 +83,10 @@ def _code_plane(plane, table, d, soft: bool = False):
     return rec, rate
 
 
-def diff_jpeg(x, quality: int, soft: bool = False):
+def diff_jpeg(x, quality: float, soft: bool = False, tune: str = "psnr"):
     """(decoded image in [0, 1], rate proxy in bits per image) of a batch coded at ``quality``
-    (``soft``: the rate proxy on unrounded coefficients, see :func:`_code_plane`)."""
+    with the tables of the real encoder's ``tune`` (``soft``: the rate proxy on unrounded
+    coefficients, see :func:`_code_plane`)."""
     import torch
     import torch.nn.functional as F
 
@@ -99,9 +98,10 @@ def diff_jpeg(x, quality: int, soft: bool = False):
     cr = 0.5 * r - 0.418688 * g - 0.081312 * b + 128.0
     cb = F.avg_pool2d(cb[:, None], 2)[:, 0]
     cr = F.avg_pool2d(cr[:, None], 2)[:, 0]
-    ly, ry = _code_plane(yy, ijg_table(quality), d, soft)
-    lcb, rcb = _code_plane(cb, chroma_table(quality), d, soft)
-    lcr, rcr = _code_plane(cr, chroma_table(quality), d, soft)
+    luma, chroma = tables(quality, tune)
+    ly, ry = _code_plane(yy, luma.astype(np.float64), d, soft)
+    lcb, rcb = _code_plane(cb, chroma.astype(np.float64), d, soft)
+    lcr, rcr = _code_plane(cr, chroma.astype(np.float64), d, soft)
     up = lambda c: F.interpolate(c[:, None], scale_factor=2, mode="bilinear", align_corners=False)[:, 0]  # noqa: E731
     lcb, lcr = up(lcb) - 128.0, up(lcr) - 128.0
     out = torch.stack([ly + 1.402 * lcr, ly - 0.344136 * lcb - 0.714136 * lcr, ly + 1.772 * lcb], 1) / 255.0
@@ -109,8 +109,8 @@ def diff_jpeg(x, quality: int, soft: bool = False):
     return out, ry + rcb + rcr
 
 
-def rate_proxy(x, quality: int, soft: bool = False):
-    return diff_jpeg(x, quality, soft)[1]
+def rate_proxy(x, quality: float, soft: bool = False, tune: str = "psnr"):
+    return diff_jpeg(x, quality, soft, tune)[1]
 
 
 # -- the proxy as a rate estimate (joint ComCNN training, Modify-Net) ----------------------
@@ -130,7 +130,7 @@ def pad16(c):
 def proxy_bpp(c, quality: float, soft: bool = False):
     """Differentiable JPEG coefficient cost of compact images ``c``, bits per compact pixel."""
     h, w = c.shape[2:]
-    return rate_proxy(pad16(c).clamp(0, 1), int(round(quality)), soft) / (h * w)
+    return rate_proxy(pad16(c).clamp(0, 1), quality, soft) / (h * w)
 
 
 def calibrate_rate(coder, crops: np.ndarray, scale: int, quality: float, log: Callable[[str], None],
