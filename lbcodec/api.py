@@ -72,7 +72,7 @@ def encode_image(
     ``size`` (whole file bytes, an upper bound) or ``quality`` (0-100) is given.
     ``post`` names the decoder's post-filter: ``auto`` (the best shipped model for
     the slot, or none), ``none``, a network name or a model name. ``tune`` (``psnr``
-    or ``ssim``) is the encoder's objective where the codec has one (heif, avif); the
+    or ``ssim``) is the encoder's objective where the codec has one (jpeg, heif, avif); the
     decoder does not need to know it.
     """
     pixels = _check_pixels(pixels)

@@ -56,7 +56,7 @@ class Job:
     match_rate: bool = False  # with quality: the plain codec's size at that quality
     gray: bool = False
     subsampling: str = "420"
-    tune: str = "psnr"  # the encoder's objective (heif, avif); rows before it existed lack it
+    tune: str = "psnr"  # the encoder's objective (jpeg, heif, avif); rows before it existed lack it
 
     @property
     def target_kind(self) -> str:
@@ -134,7 +134,7 @@ def make_jobs(
 ) -> list[Job]:
     """Every pipeline x target x image, pipeline by pipeline (results come in curve by curve).
 
-    ``tune`` applies to the codecs that have the choice (heif, avif); the others' jobs get ``psnr``.
+    ``tune`` applies to the codecs that have the choice (jpeg, heif, avif); the others' jobs get ``psnr``.
     """
     from .api import default_scale
     from .codecs import CODECS
@@ -734,7 +734,7 @@ def environment() -> dict:
         "processor": _cpu_name(),
         "cpu_count": os.cpu_count(),
         "codecs": {n: c.version() for n, c in CODECS.items()},
-        # the tune="psnr" encoder settings that changed since the first benches (heif, avif)
+        # the tune="psnr" encoder settings that changed since the first benches (jpeg, heif, avif)
         "codec_settings": {n: c.settings_tag for n, c in CODECS.items() if c.settings_tag},
         "packages": {},
     }

@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import CodecUnavailableError, CorruptContainerError, InputError
 
 SUBSAMPLINGS = ("420", "444")
-#: what a codec's encoder optimises where it has the choice (heif, avif): ``psnr`` (lbcodec's
+#: what a codec's encoder optimises where it has the choice (jpeg, heif, avif): ``psnr`` (lbcodec's
 #: default: the post-filters are trained for squared error) or ``ssim`` (the libraries' defaults)
 TUNES = ("psnr", "ssim")
 

@@ -70,7 +70,7 @@ _KODAK_NAME = re.compile(r"^kodim\d\d\.png$", re.IGNORECASE)
 @click.option("--subsampling", type=click.Choice(["420", "444"]), default="420", show_default=True,
               help="Chroma subsampling where the codec has the choice.")
 @click.option("--tune", type=click.Choice(["psnr", "ssim"]), default="psnr", show_default=True,
-              help="Encoder objective where the codec has one (heif, avif).")
+              help="Encoder objective where the codec has one (jpeg, heif, avif).")
 @click.option("--gray", is_flag=True, help="Convert the images to gray first (MATLAB rgb2gray weights).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N images.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")

@@ -56,7 +56,7 @@ def encode_file(src: str, dst: str, force: bool, *, params: dict, max_pixels: in
 @click.option("--subsampling", type=click.Choice(["420", "444"]), default="420", show_default=True,
               help="Chroma subsampling, where the codec has the choice (jpeg, avif, heif).")
 @click.option("--tune", type=click.Choice(["psnr", "ssim"]), default="psnr", show_default=True,
-              help="Encoder objective where the codec has one (heif, avif): psnr, or the library's ssim tuning.")
+              help="Encoder objective where the codec has one (jpeg, heif, avif): psnr, or the library's own tuning (jpeg: the standard's quantization tables).")
 @click.option("--post", default="auto", show_default=True,
               help="Post-filter the decoder will apply: auto, none, or a network/model name.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None, help="Refuse inputs larger than this.")

@@ -96,7 +96,7 @@ def cache_key(cfg: Config) -> str:
     from ..codecs import settings_tag
 
     tag = settings_tag(cfg.codec)
-    if tag:  # the encoder's settings changed since the first caches (heif, avif: tune psnr)
+    if tag:  # the encoder's settings changed since the first caches (heif, avif, jpeg: tune psnr)
         d["codec_settings"] = tag
     pre = pre_model(cfg)
     if pre is not None:  # a comcnn/modifynet slot: the pre-filter's weights shape every input
