@@ -15,7 +15,7 @@ import numpy as np
 
 from . import filters
 from .codecs import get_codec
-from .codecs.jpeg import STD_LUMA, scale_table
+from .codecs.jpeg import PSNR_LUMA, STD_LUMA, scale_table
 from .errors import InputError
 
 # zigzag index -> natural index
@@ -81,13 +81,29 @@ def ijg_table(quality: int) -> np.ndarray:
     return scale_table(STD_LUMA, quality).astype(np.float64)
 
 
-def jpeg_quality(data: bytes) -> int | None:
-    """Estimated IJG quality (1-100) of a JPEG: the scaled standard table nearest its own."""
+def jpeg_tables_family(data: bytes) -> tuple[str, int] | None:
+    """(family, quality 1-100) of the scaled table nearest a JPEG's own luma table.
+
+    family is ``"standard"`` (the standard's table, as libjpeg and most encoders write it) or
+    ``"psnr"`` (lbcodec's ``tune="psnr"`` tables); None when the file has no luma table.
+    """
     table = jpeg_luma_table(data)
     if table is None:
         return None
-    errs = [float(np.abs(np.log(ijg_table(q)) - np.log(table)).mean()) for q in range(1, 101)]
-    return int(np.argmin(errs)) + 1
+    best: tuple[float, str, int] | None = None
+    for family, base in (("standard", STD_LUMA), ("psnr", PSNR_LUMA)):
+        for q in range(1, 101):
+            err = float(np.abs(np.log(scale_table(base, q)) - np.log(table)).mean())
+            if best is None or err < best[0] - 1e-12:
+                best = (err, family, q)
+    assert best is not None
+    return best[1], best[2]
+
+
+def jpeg_quality(data: bytes) -> int | None:
+    """Estimated quality (1-100) of a JPEG on the scale of its nearest table family (:func:`jpeg_tables_family`)."""
+    found = jpeg_tables_family(data)
+    return None if found is None else found[1]
 
 
 @dataclass
@@ -108,10 +124,12 @@ def restore_image(data: bytes, post: str = "auto", ensemble: bool = False,
     pixels = get_codec(codec).decode(data)
     h, w = pixels.shape[:2]
     bpp = len(data) * 8 / (w * h)
-    quality = jpeg_quality(data) if codec == "jpeg" else None
+    found = jpeg_tables_family(data) if codec == "jpeg" else None
+    quality = found[1] if found else None
     if codec == "jpeg":
-        notes.append(f"estimated JPEG quality {quality} from the quantization tables" if quality
-                     else "could not estimate the JPEG quality (no standard quantization table)")
+        kind = {"standard": "", "psnr": " (lbcodec's PSNR tables)"}
+        notes.append(f"estimated JPEG quality {found[1]}{kind[found[0]]} from the quantization tables" if found
+                     else "could not estimate the JPEG quality (no quantization table)")
     notes.append(f"{codec} file at {bpp:.3f} bpp")
     entry = filters.resolve_post(post, "none", codec, 1, notes)
     if entry is None:
@@ -121,4 +139,4 @@ def restore_image(data: bytes, post: str = "auto", ensemble: bool = False,
     return RestoreResult(filters.apply_post(entry, pixels, ensemble, progress), codec, entry["name"], quality, bpp, notes)
 
 
-__all__ = ["RestoreResult", "jpeg_quality", "restore_image", "sniff_codec"]
+__all__ = ["RestoreResult", "jpeg_quality", "jpeg_tables_family", "restore_image", "sniff_codec"]

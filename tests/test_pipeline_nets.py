@@ -225,6 +225,17 @@ def test_restore_cli_estimates_jpeg_quality_and_runs_arcnn(tiny_zoo, tmp_path):
     assert (tmp_path / "out.png").exists()
 
 
+def test_restore_tells_lbcodec_psnr_tables_from_the_standard_ones():
+    from lbcodec.codecs import get_codec
+    from lbcodec.restore import jpeg_tables_family
+
+    jpeg = get_codec("jpeg")
+    for q in (12, 30, 75):
+        assert jpeg_tables_family(jpeg.encode(IMG, q, tune="psnr")) == ("psnr", q)
+        assert jpeg_tables_family(jpeg.encode(IMG, q, tune="ssim")) == ("standard", q)
+    assert jpeg_tables_family(b"\xff\xd8\xff\xd9") is None
+
+
 def test_models_cli_lists_the_registry(tiny_zoo):
     r = CliRunner().invoke(cli, ["models"])
     assert r.exit_code == 0
