@@ -43,6 +43,8 @@ class Ours:
     post: str
     target: str = "bpp"
     note: str = ""
+    #: the encoder's ``--tune``: ``ssim`` for the papers' JPEG at a quality factor (the standard's tables)
+    tune: str = "psnr"
 
     def target_label(self, t: float) -> str:
         if self.target == "bpp":
@@ -150,7 +152,7 @@ _P002_GROUPS = (("Butterfly", "05.png"), ("Cameraman", "01.png"), ("House", "02.
                 ("Peppers", "03.png"), ("Leaves", None), ("Parrots", "07.png"))
 _P002_NAMES = [g for g, _ in _P002_GROUPS]
 _P002_METHODS = (
-    ("JPEG", Ours("jpeg", "none", "none", "quality")),
+    ("JPEG", Ours("jpeg", "none", "none", "quality", tune="ssim")),
     ("Sun's [15]", None),
     ("Zhang's [17]", None),
     ("Ren's [35]", None),
@@ -158,13 +160,13 @@ _P002_METHODS = (
     ("DicTV [34]", None),
     ("WNNM [37]", None),
     ("Zhang's [8]", None),
-    ("ARCNN [9]", Ours("jpeg", "none", "arcnn", "quality")),
-    ("ComCNN", Ours("jpeg", "comcnn", "none", "size", "ComCNN + JPEG + bicubic x2, at the plain JPEG's size")),
-    ("RecCNN", Ours("jpeg", "none", "reccnn", "quality", "plain JPEG + RecCNN post-filter")),
-    ("Proposed", Ours("jpeg", "comcnn", "auto", "size", "ComCNN + JPEG + RecCNN, at the plain JPEG's size")),
+    ("ARCNN [9]", Ours("jpeg", "none", "arcnn", "quality", tune="ssim")),
+    ("ComCNN", Ours("jpeg", "comcnn", "none", "size", "ComCNN + JPEG + bicubic x2, at the plain JPEG's size", tune="ssim")),
+    ("RecCNN", Ours("jpeg", "none", "reccnn", "quality", "plain JPEG + RecCNN post-filter", tune="ssim")),
+    ("Proposed", Ours("jpeg", "comcnn", "auto", "size", "ComCNN + JPEG + RecCNN, at the plain JPEG's size", tune="ssim")),
     ("(lbcodec) downsample + post", Ours("jpeg", "downsample", "auto", "size",
                                          "bicubic x1/2 + JPEG + bicubic x2 + post-filter auto, at the plain "
-                                         "JPEG's size")),
+                                         "JPEG's size", tune="ssim")),
 )
 
 
@@ -253,7 +255,7 @@ _P002_T12_SETTING = ("Seven gray images (Butterfly, Cameraman, House, Lena, Pepp
 _P002_T12_OURS = ("Images from Set12 (gray, DnCNN): 05 monarch (= Butterfly), 01 cameraman, 02 house, 08 lena "
                   "(512x512; the paper does not give Lena's size), 03 peppers, 07 parrot. **Leaves is missing** "
                   "(not in shared/data): our averages are over six images, shown beside the paper's mean over the "
-                  "same six. JPEG = libjpeg-turbo at the same IJG quality (the same pixels as MATLAB's IJG encoder; "
+                  "same six. JPEG = libjpeg-turbo at the same IJG quality, the standard tables (`--tune ssim`; the same pixels as MATLAB's IJG encoder; "
                   "optimized Huffman makes the files smaller, not different). ComCNN, Proposed and our downsample "
                   "rows are rate-matched exactly: each image gets the byte size of the plain JPEG at that QF "
                   "(`--match-rate`). SSIM: 11x11 Gaussian window (pytorch-msssim); the paper's SSIM code is not "
@@ -384,9 +386,9 @@ P002_TABLE6_JPEG = PaperTable(
     groups=_P002_T6_GROUPS,
     per_image=False,
     methods=(
-        ("JPEG", Ours("jpeg", "none", "none", "quality")),
-        ("Proposed", Ours("jpeg", "comcnn", "auto", "size", "ComCNN + JPEG + RecCNN at the plain JPEG's size")),
-        ("(lbcodec) downsample + post", Ours("jpeg", "downsample", "auto", "size")),
+        ("JPEG", Ours("jpeg", "none", "none", "quality", tune="ssim")),
+        ("Proposed", Ours("jpeg", "comcnn", "auto", "size", "ComCNN + JPEG + RecCNN at the plain JPEG's size", tune="ssim")),
+        ("(lbcodec) downsample + post", Ours("jpeg", "downsample", "auto", "size", tune="ssim")),
     ),
     bench_dirs={s: (f"paper002-t6-{s.lower()}-jpeg",) for s in ("Set5", "Set14", "LIVE1")},
     published=_P002_T6_JPEG,
@@ -466,7 +468,7 @@ P004_TABLE1 = PaperTable(
              "Network', ICCV 2015 (shared/papers/004), Table 1 and Figures 10-11",
     setting="LIVE1 (29 images), MATLAB JPEG at q = 10 and 20; restoration of the luminance (Y of YCbCr) only; "
             "SSIM unweighted over fixed 8x8 windows; PSNR-B of Yim & Bovik.",
-    ours="LIVE1 from shared/data (29 images, the FBCNN copy). JPEG = libjpeg-turbo 4:2:0 at the same IJG quality; "
+    ours="LIVE1 from shared/data (29 images, the FBCNN copy). JPEG = libjpeg-turbo 4:2:0 at the same IJG quality, the standard tables (`--tune ssim`); "
          "post-filter `arcnn` (the trained AR-CNN for jpeg/none, when there is one). Metrics on BT.601 Y of the "
          "RGB images (float Y, not rounded to 8 bits as MATLAB's rgb2ycbcr does); SSIM with an 11x11 Gaussian "
          "window, so SSIM is not strictly comparable.",
@@ -476,11 +478,11 @@ P004_TABLE1 = PaperTable(
     groups=(("LIVE1", "live1"), ("parrots (Fig. 10, q=10)", "parrots.png"), ("monarch (Fig. 11, q=10)", "monarch.png")),
     per_image=False,
     methods=(
-        ("JPEG", Ours("jpeg", "none", "none", "quality")),
+        ("JPEG", Ours("jpeg", "none", "none", "quality", tune="ssim")),
         ("SA-DCT", None),
         ("SRCNN", None),
         ("Deeper SRCNN", None),
-        ("AR-CNN", Ours("jpeg", "none", "arcnn", "quality")),
+        ("AR-CNN", Ours("jpeg", "none", "arcnn", "quality", tune="ssim")),
     ),
     bench_dirs={"*": ("paper004-table1",)},
     published={

@@ -204,8 +204,14 @@ def _rows_for(table: PT.PaperTable, group: str, results: str) -> tuple[list[dict
 
 def _select(rows: list[dict], ours: PT.Ours, target: float, image: str | None) -> list[dict]:
     label = ours.target_label(target)
-    return [r for r in rows if r["codec"] == ours.codec and r["method"] == ours.method and r["post"] == ours.post
-            and B.row_target(r)[0] == label and (image is None or r["image"] == image)]
+    rs = [r for r in rows if r["codec"] == ours.codec and r["method"] == ours.method and r["post"] == ours.post
+          and B.row_target(r)[0] == label and (image is None or r["image"] == image)]
+    if ours.tune == "psnr":
+        return [r for r in rs if r.get("tune", "psnr") == "psnr"]
+    # rows of that tune; else rows from before the codec's psnr settings changed (no |enc- in the
+    # key), which used the libraries' own settings: the same encoder
+    tuned = [r for r in rs if r.get("tune", "psnr") == ours.tune]
+    return tuned or [r for r in rs if "|enc-" not in r["key"]]
 
 
 def _ours_value(rs: list[dict], metric: str) -> str:

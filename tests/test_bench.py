@@ -446,7 +446,8 @@ def test_make_results_fills_a_paper_table_from_its_bench_folder(images, tmp_path
     shutil.copy(os.path.join(images, "im0.png"), tmp_path / "parrots.png")
     shutil.copy(os.path.join(images, "im1.png"), tmp_path / "bikes.png")
     res = run("bench", str(tmp_path / "parrots.png"), str(tmp_path / "bikes.png"), "--codecs", "jpeg",
-              "--methods", "none", "--posts", "none", "--quality", "10,20", "-o", str(results / "paper004-table1"))
+              "--tune", "ssim", "--methods", "none", "--posts", "none", "--quality", "10,20",
+              "-o", str(results / "paper004-table1"))
     assert res.exit_code == 0, res.output
     rows = {(r["image"], r["target"]): r for r in bench.load_rows(str(results / "paper004-table1" / "bench.jsonl"))}
     section = _make_results().paper_section(paper_tables.P004_TABLE1, str(results))
