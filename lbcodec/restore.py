@@ -1,7 +1,7 @@
 """Restoring plain standard-codec files from anywhere (`lbcodec restore`, the real-world case of paper 004).
 
 :func:`sniff_codec` names the codec of a file from its magic bytes;
-:func:`jpeg_quality` estimates the IJG quality of a JPEG from its quantization
+:func:`jpeg_quality` estimates the quality of a JPEG (on the scale of its nearest table family) from its quantization
 tables; :func:`restore_image` decodes the file and runs the post-filter that the
 weights registry holds for (method none, that codec).
 """
@@ -15,7 +15,7 @@ import numpy as np
 
 from . import filters
 from .codecs import get_codec
-from .codecs.jpeg import PSNR_LUMA, STD_LUMA, scale_table
+from .codecs.jpeg import PSNR_CHROMA_TABLE, PSNR_LUMA, STD_CHROMA, STD_LUMA, scale_table
 from .errors import InputError
 
 # zigzag index -> natural index
@@ -47,53 +47,58 @@ def sniff_codec(data: bytes) -> str:
     raise InputError("not a JPEG, JPEG 2000, WebP, AVIF, HEIF or JPEG XL file")
 
 
-def jpeg_luma_table(data: bytes) -> np.ndarray | None:
-    """The first (luminance, id 0) quantization table of a JPEG, natural order, or None."""
+def jpeg_tables(data: bytes) -> dict[int, np.ndarray]:
+    """The quantization tables of a JPEG by id (0 luma, 1 chroma in practice), natural order."""
+    out: dict[int, np.ndarray] = {}
     pos = 2
     n = len(data)
     while pos + 4 <= n:
         if data[pos] != 0xFF:
-            return None
+            return out
         marker = data[pos + 1]
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
             pos += 2
             continue
         length = int.from_bytes(data[pos + 2 : pos + 4], "big")
-        if marker == 0xDA:  # start of scan: no more tables before the data
-            return None
+        if marker == 0xDA:  # start of scan: the first scan's tables are all there
+            return out
         if marker == 0xDB:
             seg, i = data[pos + 4 : pos + 2 + length], 0
             while i < len(seg):
                 pq, tq = seg[i] >> 4, seg[i] & 15
                 size = 128 if pq else 64
                 vals = np.frombuffer(seg[i + 1 : i + 1 + size], dtype=">u2" if pq else np.uint8).astype(np.float64)
-                if tq == 0 and len(vals) == 64:
+                if len(vals) == 64 and tq not in out:
                     table = np.empty(64)
                     table[_ZIGZAG] = vals
-                    return table
+                    out[tq] = table
                 i += 1 + size
         pos += 2 + length
-    return None
+    return out
 
 
-def ijg_table(quality: int) -> np.ndarray:
-    """libjpeg's default luma table at an IJG ``quality`` (the standard's table, scaled)."""
-    return scale_table(STD_LUMA, quality).astype(np.float64)
+def jpeg_luma_table(data: bytes) -> np.ndarray | None:
+    """The first (luminance, id 0) quantization table of a JPEG, natural order, or None."""
+    return jpeg_tables(data).get(0)
 
 
 def jpeg_tables_family(data: bytes) -> tuple[str, int] | None:
-    """(family, quality 1-100) of the scaled table nearest a JPEG's own luma table.
+    """(family, quality 1-100) of the scaled tables nearest a JPEG's own.
 
-    family is ``"standard"`` (the standard's table, as libjpeg and most encoders write it) or
-    ``"psnr"`` (lbcodec's ``tune="psnr"`` tables); None when the file has no luma table.
+    family is ``"standard"`` (the standard's tables, as libjpeg and most encoders write them) or
+    ``"psnr"`` (lbcodec's ``tune="psnr"`` tables). Luma and chroma are compared together: at low
+    qualities the PSNR luma table saturates at 255 while its flat chroma table does not. None
+    when the file has no luma table.
     """
-    table = jpeg_luma_table(data)
-    if table is None:
+    own = jpeg_tables(data)
+    if 0 not in own:
         return None
     best: tuple[float, str, int] | None = None
-    for family, base in (("standard", STD_LUMA), ("psnr", PSNR_LUMA)):
+    for family, bases in (("standard", (STD_LUMA, STD_CHROMA)), ("psnr", (PSNR_LUMA, PSNR_CHROMA_TABLE))):
         for q in range(1, 101):
-            err = float(np.abs(np.log(scale_table(base, q)) - np.log(table)).mean())
+            errs = [np.abs(np.log(scale_table(base, q)) - np.log(own[t])).mean()
+                    for t, base in enumerate(bases) if t in own]
+            err = float(np.mean(errs))
             if best is None or err < best[0] - 1e-12:
                 best = (err, family, q)
     assert best is not None

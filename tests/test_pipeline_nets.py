@@ -230,9 +230,10 @@ def test_restore_tells_lbcodec_psnr_tables_from_the_standard_ones():
     from lbcodec.restore import jpeg_tables_family
 
     jpeg = get_codec("jpeg")
-    for q in (12, 30, 75):
+    for q in (5, 12, 30, 75):  # at 5 the PSNR luma table is all 255: its flat chroma tells
         assert jpeg_tables_family(jpeg.encode(IMG, q, tune="psnr")) == ("psnr", q)
         assert jpeg_tables_family(jpeg.encode(IMG, q, tune="ssim")) == ("standard", q)
+    assert jpeg_tables_family(jpeg.encode(IMG[:, :, :1].copy(), 30, tune="psnr")) == ("psnr", 30)  # gray: luma only
     assert jpeg_tables_family(b"\xff\xd8\xff\xd9") is None
 
 

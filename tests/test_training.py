@@ -627,11 +627,12 @@ def photo64() -> np.ndarray:
     return photo_like(64, 96, seed=5)
 
 
-@pytest.mark.parametrize("quality", [10, 30, 50, 75, 90])
-def test_diff_jpeg_is_close_to_real_jpeg(photo64: np.ndarray, quality: int) -> None:
-    jpeg = get_codec("jpeg")  # libjpeg-turbo, 4:2:0, the psnr tables at this quality
-    real = jpeg.decode(jpeg.encode(photo64, quality), channels=3)
-    out, rate = diff_jpeg(to_t(photo64), quality)
+@pytest.mark.parametrize("tune", ["psnr", "ssim"])
+@pytest.mark.parametrize("quality", [10, 30, 37.5, 50, 75, 90])
+def test_diff_jpeg_is_close_to_real_jpeg(photo64: np.ndarray, quality: float, tune: str) -> None:
+    jpeg = get_codec("jpeg")  # libjpeg-turbo, 4:2:0, the tune's tables at this quality
+    real = jpeg.decode(jpeg.encode(photo64, quality, tune=tune), channels=3)
+    out, rate = diff_jpeg(to_t(photo64), quality, tune=tune)
     assert out.shape == (1, 3, 64, 96) and rate.shape == (1,)
     ours = (out[0].clamp(0, 1) * 255).round().byte().numpy().transpose(1, 2, 0)
     assert psnr(real, ours) > 38.0  # measured 44.5-51 dB

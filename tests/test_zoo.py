@@ -104,7 +104,6 @@ def test_shipped_weights_are_stored_at_half_precision(monkeypatch: pytest.Monkey
         assert dtypes <= {"F16", "I64"} and "F16" in dtypes, (entry["name"], dtypes)
 
 
-
 def test_shipped_weights_stay_under_40_mb_and_every_file_is_in_the_manifest(monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 4: all shipped weight files together under 40 MB; no stray file ships unlisted."""
     monkeypatch.delenv(zoo.ENV_VAR, raising=False)
@@ -113,6 +112,7 @@ def test_shipped_weights_stay_under_40_mb_and_every_file_is_in_the_manifest(monk
     on_disk = {p.name for p in wdir.glob("*.safetensors")}
     assert on_disk == listed
     assert sum((wdir / name).stat().st_size for name in on_disk) < 40_000_000
+
 
 def test_load_folds_batch_norm(wdir: Path) -> None:
     torch.manual_seed(0)

@@ -87,19 +87,28 @@ class JpegCodec(Codec):
     @classmethod
     def _version(cls) -> str:
         import imagecodecs
+        from PIL import features
 
-        return imagecodecs.jpeg8_version()
+        return f"{imagecodecs.jpeg8_version()} (decode), Pillow libjpeg-turbo {features.version('libjpeg_turbo')} (encode)"
 
     def _encode(self, img: np.ndarray, quality: float, subsampling: str, tune: str) -> bytes:
-        from PIL import Image
+        from PIL import Image, ImageFile
 
         luma, chroma = tables(quality, tune)
         buf = io.BytesIO()
-        if img.shape[2] == 1:
-            Image.fromarray(img[:, :, 0], "L").save(buf, "JPEG", qtables=[luma.tolist()], optimize=True)
-        else:
-            Image.fromarray(img, "RGB").save(buf, "JPEG", qtables=[luma.tolist(), chroma.tolist()], optimize=True,
-                                             subsampling=2 if subsampling == "420" else 0)
+        # with optimize=True libjpeg cannot suspend: Pillow must hold the whole file in one block,
+        # which it sizes at 1-2 bytes per pixel; a grainy image at quality 100 and 4:4:4 needs more
+        # (MAXBLOCK is Pillow's floor for that block; restored after the save)
+        saved = ImageFile.MAXBLOCK
+        ImageFile.MAXBLOCK = max(saved, 4 * img.size + 65536)
+        try:
+            if img.shape[2] == 1:
+                Image.fromarray(img[:, :, 0], "L").save(buf, "JPEG", qtables=[luma.tolist()], optimize=True)
+            else:
+                Image.fromarray(img, "RGB").save(buf, "JPEG", qtables=[luma.tolist(), chroma.tolist()], optimize=True,
+                                                 subsampling=2 if subsampling == "420" else 0)
+        finally:
+            ImageFile.MAXBLOCK = saved
         return buf.getvalue()
 
     def _decode(self, data: bytes) -> np.ndarray:

@@ -27,11 +27,6 @@ def chroma_table(quality: float, tune: str = "psnr") -> np.ndarray:
     return tables(quality, tune)[1].astype(np.float64)
 
 
-def luma_table(quality: float, tune: str = "psnr") -> np.ndarray:
-    """The luma quantization table the real JPEG encoder writes at ``quality`` (natural order)."""
-    return tables(quality, tune)[0].astype(np.float64)
-
-
 def _dct_matrix():
     import torch
 
@@ -156,5 +151,5 @@ def calibrate_rate(coder, crops: np.ndarray, scale: int, quality: float, log: Ca
     px = compact.shape[1] * compact.shape[2]
     real = float(np.mean([(len(coder.encode(im, quality)) - header) * 8 / px for im in compact]))
     proxy = float(proxy_bpp(torch.from_numpy(compact.transpose(0, 3, 1, 2).copy()).float() / 255.0, quality, soft).mean())
-    log(f"rate proxy{' (soft)' if soft else ''}: {proxy:.3f} proxy bits vs {real:.3f} real bits per compact pixel at quality {quality:.0f}")
+    log(f"rate proxy{' (soft)' if soft else ''}: {proxy:.3f} proxy bits vs {real:.3f} real bits per compact pixel at quality {quality:.1f}")
     return real / max(proxy, 1e-9)

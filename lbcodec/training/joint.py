@@ -252,7 +252,7 @@ def train_joint(cfg: JointConfig, log: Callable[[str], None], run_dir: str, devi
             if cfg.emulator == "diffjpeg":
                 from .diffjpeg import diff_jpeg
 
-                q = int(round(float(np.random.default_rng([cfg.seed, t, 4, s]).choice(qs))))
+                q = float(np.random.default_rng([cfg.seed, t, 4, s]).choice(qs))
                 c = diff_jpeg(pad16(c), q)[0][..., : c.shape[2], : c.shape[3]]
             elif cfg.emulator is not None:
                 raise ValueError(f"unknown emulator {cfg.emulator!r} (None or 'diffjpeg')")

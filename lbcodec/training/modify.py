@@ -6,7 +6,7 @@ Two emulators of the non-differentiable JPEG encoder:
   8x8 blocks at a fixed quality; Modify-Net is then trained through the frozen JPEG-Net
   (MSE to the original); stages 2 and 3 retrain JPEG-Net on (Modify-Net output -> its
   real JPEG) and Modify-Net again.
-- ``diffjpeg`` (beyond the paper): :mod:`.diffjpeg`, the real DCT, the real IJG tables at
+- ``diffjpeg`` (beyond the paper): :mod:`.diffjpeg`, the real DCT, the real encoder's tables (``codecs.jpeg.tables``) at
   the qualities rate control picks, straight-through rounding. Loss: 1 - MS-SSIM plus a
   hinge on the rate proxy, ``w * relu(R(M(x)) / R(x) - 1)``, so the filter is pushed not
   to spend more bits than the original would: the comparison that matters is at the
@@ -209,7 +209,7 @@ def train_modify(cfg: ModifyConfig, log: Callable[[str], None], device: str = "c
         r = np.random.default_rng([cfg.seed, *key])
         idx = r.integers(0, len(crops), cfg.batch)
         k = int(r.integers(0, 4))
-        return _t(np.rot90(crops[idx], k, axes=(1, 2))).to(device), int(r.choice(qs))
+        return _t(np.rot90(crops[idx], k, axes=(1, 2))).to(device), float(r.choice(qs))
 
     def lr_at(s, steps):
         return cfg.lr * (cfg.lr_final / cfg.lr) ** (s / max(1, steps))
@@ -254,7 +254,7 @@ def train_modify(cfg: ModifyConfig, log: Callable[[str], None], device: str = "c
                     f"PSNR gain {pv:+.2f} dB")
     elif cfg.emulator == "jpegnet":
         emu = nets.build("jpegnet", **(cfg.jpegnet_config or {})).to(device)
-        q_fixed = int(np.median(qs))
+        q_fixed = float(np.median(qs))
         for stage in range(1, cfg.stages + 1):
             # JPEG-Net on (input -> its real JPEG): originals at stage 1, Modify-Net outputs after
             eopt = torch.optim.Adam(emu.parameters(), lr=1e-3)
