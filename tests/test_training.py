@@ -1185,3 +1185,18 @@ def test_msssim_window_refuses_tiny_patches() -> None:
 
     with pytest.raises(ValueError, match="larger than 32"):
         msssim_window(32)
+
+
+def test_data_tune_replays_the_standard_tables_and_keeps_caches_apart(tmp_path: Path) -> None:
+    """data.tune "ssim" codes the patches as the models trained before the PSNR tables were (the standard
+    tables); it has its own cache key and records no changed codec settings."""
+    cfg = tiny_config(tmp_path)
+    ssim = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, tune="ssim"))
+    assert tdata.cache_key(cfg) != tdata.cache_key(ssim)
+    img = photo_like(64, 64)
+    for c, tune in ((cfg, "psnr"), (ssim, "ssim")):
+        out, q = tdata.degrade(img, c, 1.0)
+        jpeg = get_codec("jpeg")
+        assert np.array_equal(out, jpeg.decode(jpeg.encode(img, q, tune=tune), channels=3))
+    with pytest.raises(ValueError, match="tune"):
+        dataclasses.replace(cfg.data, tune="vmaf")

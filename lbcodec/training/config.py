@@ -32,6 +32,14 @@ class DataConfig:
     max_images: int | None = None
     val_bpps: list[float] = field(default_factory=lambda: [0.1, 0.2, 0.3])
     val_crop: int = 256
+    #: the encoder's ``tune`` the patches are coded with: ``ssim`` replays a model trained before
+    #: the codec's ``tune="psnr"`` settings changed (the libraries' own settings; jpeg: the
+    #: standard's tables)
+    tune: str = "psnr"
+
+    def __post_init__(self) -> None:
+        if self.tune not in ("psnr", "ssim"):
+            raise ValueError(f"data.tune must be psnr or ssim, got {self.tune!r}")
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,8 @@ def degrade(img: np.ndarray, cfg: Config, bpp: float) -> tuple[np.ndarray, float
     from ..errors import BudgetError
 
     try:
-        res = encode_image(img, codec=cfg.codec, method=cfg.method, scale=cfg.scale, bpp=bpp, post="none")
+        res = encode_image(img, codec=cfg.codec, method=cfg.method, scale=cfg.scale, bpp=bpp, post="none",
+                           tune=cfg.data.tune)
     except BudgetError:
         return None
     return decode_image(res.data, post="none").pixels, res.quality
@@ -90,12 +91,15 @@ def pre_model(cfg: Config) -> dict | None:
 
 
 def cache_key(cfg: Config) -> str:
-    d = {"data": cfg.to_dict()["data"], "codec": cfg.codec, "method": cfg.method, "scale": cfg.scale, "v": 1}
+    data = cfg.to_dict()["data"]
+    if data.get("tune") == "psnr":  # the default: keys from before the field existed stay valid
+        data.pop("tune")
+    d = {"data": data, "codec": cfg.codec, "method": cfg.method, "scale": cfg.scale, "v": 1}
     if cfg.train.seed:  # the seed picks crops, rates and patch positions (seed 0 keeps its old keys)
         d["seed"] = cfg.train.seed
     from ..codecs import settings_tag
 
-    tag = settings_tag(cfg.codec)
+    tag = settings_tag(cfg.codec) if cfg.data.tune == "psnr" else ""
     if tag:  # the encoder's settings changed since the first caches (heif, avif, jpeg: tune psnr)
         d["codec_settings"] = tag
     pre = pre_model(cfg)

@@ -122,14 +122,14 @@ def pad16(c):
     return c
 
 
-def proxy_bpp(c, quality: float, soft: bool = False):
+def proxy_bpp(c, quality: float, soft: bool = False, tune: str = "psnr"):
     """Differentiable JPEG coefficient cost of compact images ``c``, bits per compact pixel."""
     h, w = c.shape[2:]
-    return rate_proxy(pad16(c).clamp(0, 1), quality, soft) / (h * w)
+    return rate_proxy(pad16(c).clamp(0, 1), quality, soft, tune) / (h * w)
 
 
 def calibrate_rate(coder, crops: np.ndarray, scale: int, quality: float, log: Callable[[str], None],
-                   soft: bool = False) -> float:
+                   soft: bool = False, tune: str = "psnr") -> float:
     """Real bits per proxy bit, on bicubic-downsampled training crops at ``quality``.
 
     Crops are tiled k x k (k = 4 from 16 crops on, fewer below) into mosaics and the size
@@ -147,9 +147,9 @@ def calibrate_rate(coder, crops: np.ndarray, scale: int, quality: float, log: Ca
     mosaics = crops[:n].reshape(-1, k, k, h, w, ch).transpose(0, 1, 3, 2, 4, 5).reshape(-1, k * h, k * w, ch)
     compact = np.stack([resize_bicubic_u8(im, (-(-k * w // scale), -(-k * h // scale))) for im in mosaics])
     flat = np.full_like(compact[0], 128)
-    header = len(coder.encode(flat, quality))
+    header = len(coder.encode(flat, quality, tune=tune))
     px = compact.shape[1] * compact.shape[2]
-    real = float(np.mean([(len(coder.encode(im, quality)) - header) * 8 / px for im in compact]))
-    proxy = float(proxy_bpp(torch.from_numpy(compact.transpose(0, 3, 1, 2).copy()).float() / 255.0, quality, soft).mean())
+    real = float(np.mean([(len(coder.encode(im, quality, tune=tune)) - header) * 8 / px for im in compact]))
+    proxy = float(proxy_bpp(torch.from_numpy(compact.transpose(0, 3, 1, 2).copy()).float() / 255.0, quality, soft, tune).mean())
     log(f"rate proxy{' (soft)' if soft else ''}: {proxy:.3f} proxy bits vs {real:.3f} real bits per compact pixel at quality {quality:.1f}")
     return real / max(proxy, 1e-9)

@@ -93,16 +93,16 @@ def rate_qualities(cfg: JointConfig, images: list[np.ndarray], bpps: list[float]
         for b in bpps:
             try:
                 qs.append(encode_image(img, codec=cfg.codec, method="downsample", scale=cfg.scale, bpp=b,
-                                       post="none").quality)
+                                       post="none", tune=cfg.data.tune).quality)
             except BudgetError:
                 pass
     return qs or [50.0]
 
 
-def _codec_roundtrip(coder, batch_u8: np.ndarray, qualities: np.ndarray) -> np.ndarray:
+def _codec_roundtrip(coder, batch_u8: np.ndarray, qualities: np.ndarray, tune: str = "psnr") -> np.ndarray:
     out = np.empty_like(batch_u8)
     for i, (img, q) in enumerate(zip(batch_u8, qualities)):
-        out[i] = coder.decode(coder.encode(img, float(q)), channels=img.shape[2])
+        out[i] = coder.decode(coder.encode(img, float(q), tune=tune), channels=img.shape[2])
     return out
 
 
@@ -159,7 +159,7 @@ def train_joint(cfg: JointConfig, log: Callable[[str], None], run_dir: str, devi
         zero_init_last(rec)
     rate_scale = 0.0
     if cfg.rate_weight:
-        rate_scale = cfg.rate_weight * calibrate_rate(coder, crops, cfg.scale, float(np.median(qs)), log)
+        rate_scale = cfg.rate_weight * calibrate_rate(coder, crops, cfg.scale, float(np.median(qs)), log, tune=cfg.data.tune)
 
     def batch_idx(step_key: list[int]) -> np.ndarray:
         return np.random.default_rng([cfg.seed, *step_key]).integers(0, len(crops), cfg.batch)
@@ -178,15 +178,16 @@ def train_joint(cfg: JointConfig, log: Callable[[str], None], run_dir: str, devi
     def code(compact: np.ndarray, full_pixels: int) -> np.ndarray:
         """Real codec round trip: at the median quality, or under rate control at ``val_bpp``."""
         if cfg.val_bpp is None:
-            return coder.decode(coder.encode(compact, float(np.median(qs))), channels=3)
+            return coder.decode(coder.encode(compact, float(np.median(qs)), tune=cfg.data.tune), channels=3)
         from ..errors import BudgetError
         from ..ratecontrol import fit_budget
 
         budget = int(cfg.val_bpp * full_pixels / 8)
         try:
-            payload = fit_budget(lambda q: coder.encode(compact, q), len, budget, coder.integer_quality).payload
+            payload = fit_budget(lambda q: coder.encode(compact, q, tune=cfg.data.tune), len, budget,
+                                 coder.integer_quality).payload
         except BudgetError:
-            payload = coder.encode(compact, 0.0)
+            payload = coder.encode(compact, 0.0, tune=cfg.data.tune)
         return coder.decode(payload, channels=3)
 
     def evaluate() -> tuple[float, float]:
@@ -223,7 +224,7 @@ def train_joint(cfg: JointConfig, log: Callable[[str], None], run_dir: str, devi
         with torch.inference_mode():
             compact = np.concatenate([_to_u8(com(_to_t(crops[i:i + 64]).to(dev))) for i in range(0, len(crops), 64)])
         q_each = rng.choice(qs, len(crops))
-        decoded = _codec_roundtrip(coder, compact, q_each)
+        decoded = _codec_roundtrip(coder, compact, q_each, cfg.data.tune)
         rec_in = np.stack([to_u8(resize_bicubic(d, (w, h))) for d in decoded])
         # 2. RecCNN on real decoded images (Eq. 5 / 15)
         opt = torch.optim.Adam(rec.parameters(), lr=cfg.lr)
@@ -253,15 +254,15 @@ def train_joint(cfg: JointConfig, log: Callable[[str], None], run_dir: str, devi
                 from .diffjpeg import diff_jpeg
 
                 q = float(np.random.default_rng([cfg.seed, t, 4, s]).choice(qs))
-                c = diff_jpeg(pad16(c), q)[0][..., : c.shape[2], : c.shape[3]]
+                c = diff_jpeg(pad16(c), q, tune=cfg.data.tune)[0][..., : c.shape[2], : c.shape[3]]
             elif cfg.emulator is not None:
                 raise ValueError(f"unknown emulator {cfg.emulator!r} (None or 'diffjpeg')")
             elif cfg.ste:
-                real = _codec_roundtrip(coder, _to_u8(c), rng.choice(qs, len(idx)))
+                real = _codec_roundtrip(coder, _to_u8(c), rng.choice(qs, len(idx)), cfg.data.tune)
                 c = c + (_to_t(real).to(dev) - c).detach()
             loss = F.mse_loss(rec(resize_torch(c, (w, h))), x)
             if rate_scale:
-                loss = loss + rate_scale * proxy_bpp(c_raw, float(np.median(qs))).mean()
+                loss = loss + rate_scale * proxy_bpp(c_raw, float(np.median(qs)), tune=cfg.data.tune).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()

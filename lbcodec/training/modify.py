@@ -140,7 +140,8 @@ def train_modify(cfg: ModifyConfig, log: Callable[[str], None], device: str = "c
     for im in loaded[:: max(1, len(loaded) // 24)]:
         for b in cfg.data.bpps:
             try:
-                qs_all.append(encode_image(crop(im, 512, rng), codec="jpeg", method="none", bpp=b, post="none").quality)
+                qs_all.append(encode_image(crop(im, 512, rng), codec="jpeg", method="none", bpp=b, post="none",
+                                          tune=cfg.data.tune).quality)
             except BudgetError:
                 pass
     del loaded
@@ -168,7 +169,7 @@ def train_modify(cfg: ModifyConfig, log: Callable[[str], None], device: str = "c
     if cfg.rate_mode == "lagrangian":
         from .diffjpeg import calibrate_rate
 
-        bits_per_proxy = calibrate_rate(jpeg, crops, 1, float(np.median(qs)), log, soft)
+        bits_per_proxy = calibrate_rate(jpeg, crops, 1, float(np.median(qs)), log, soft, cfg.data.tune)
     best = {"score": -float("inf"), "state": None, "step": 0}
 
     def keep_best(v: float, step, psnr_gain: float) -> None:
@@ -186,8 +187,8 @@ def train_modify(cfg: ModifyConfig, log: Callable[[str], None], device: str = "c
             for img in val:
                 mod = _u8(net(_t(img[None]).to(device)))[0]
                 try:
-                    a = encode_image(img, codec="jpeg", method="none", bpp=cfg.val_bpp, post="none")
-                    b = encode_image(mod, codec="jpeg", method="none", bpp=cfg.val_bpp, post="none")
+                    a = encode_image(img, codec="jpeg", method="none", bpp=cfg.val_bpp, post="none", tune=cfg.data.tune)
+                    b = encode_image(mod, codec="jpeg", method="none", bpp=cfg.val_bpp, post="none", tune=cfg.data.tune)
                 except BudgetError:
                     continue
                 da, db = decode_image(a.data).pixels, decode_image(b.data).pixels
@@ -234,9 +235,9 @@ def train_modify(cfg: ModifyConfig, log: Callable[[str], None], device: str = "c
                 g["lr"] = lr_at(s, cfg.steps)
             x, q = batch([1, s])
             m = net(x).clamp(0, 1)
-            out, rate = diff_jpeg(m, q, soft)
+            out, rate = diff_jpeg(m, q, soft, cfg.data.tune)
             with torch.no_grad():
-                _, rate0 = diff_jpeg(x, q, soft)
+                _, rate0 = diff_jpeg(x, q, soft, cfg.data.tune)
             if cfg.rate_mode == "hinge":
                 rate_term = F.relu(rate / rate0 - 1).mean()
             else:  # estimated real bits per pixel
@@ -262,7 +263,7 @@ def train_modify(cfg: ModifyConfig, log: Callable[[str], None], device: str = "c
             for s in range(cfg.jpegnet_steps):
                 x, _ = batch([2, stage, s])
                 src = x if stage == 1 else net(x).clamp(0, 1).detach()
-                real = _t(np.stack([jpeg.decode(jpeg.encode(u, q_fixed), channels=3) for u in _u8(src)])).to(device)
+                real = _t(np.stack([jpeg.decode(jpeg.encode(u, q_fixed, tune=cfg.data.tune), channels=3) for u in _u8(src)])).to(device)
                 eloss = F.mse_loss(emu(src), real)
                 eopt.zero_grad()
                 eloss.backward()

@@ -398,7 +398,7 @@ def publish_result(cfg: Config, result: TrainResult, best_state: dict, ps: Patch
         provenance["validation"]["baselines"] = dict(baselines)
     from ..codecs import settings_tag
 
-    tag = settings_tag(cfg.codec)
+    tag = settings_tag(cfg.codec) if cfg.data.tune == "psnr" else ""
     if tag:  # the encoder settings the patches were made with; find_default prefers the current ones
         provenance["data"]["codec_settings"] = tag
     return zoo.publish(cfg.name, cfg.arch, best_state, cfg.slot, provenance, cfg.container_id,
