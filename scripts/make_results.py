@@ -65,8 +65,17 @@ def replace_sections(doc: str, sections: list[tuple[str, str]]) -> str:
 # --- loading ------------------------------------------------------------------------------
 
 
+def newest_rows(rows: list[dict]) -> list[dict]:
+    """One row per job: a job rerun after its codec's ``tune="psnr"`` settings changed has a new
+    ``|enc-<hash>`` key beside the old row; the one appended last (the newest settings) stays."""
+    latest: dict[str, dict] = {}
+    for r in rows:
+        latest[re.sub(r"\|enc-[0-9a-f]{8}$", "", r["key"])] = r
+    return list(latest.values())
+
+
 def load_folder(folder: str) -> dict:
-    rows = B.load_rows(os.path.join(folder, "bench.jsonl"))
+    rows = newest_rows(B.load_rows(os.path.join(folder, "bench.jsonl")))
     info = {}
     sj = os.path.join(folder, "summary.json")
     if os.path.exists(sj):

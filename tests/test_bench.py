@@ -488,3 +488,13 @@ def test_run_paper_tables_script_is_valid_bash():
         for dirs in t.bench_dirs.values():
             for d in dirs:
                 assert d in text or re.sub(r"set5|set14|live1", "$s", d) in text, d
+
+
+def test_make_results_keeps_the_newest_row_of_a_job_rerun_on_new_encoder_settings():
+    mr = _make_results()
+    old = {"key": "a.png|jpeg|none|1|none|0.2", "psnr_rgb": 25.0}
+    new = {"key": "a.png|jpeg|none|1|none|0.2|enc-0123abcd", "psnr_rgb": 26.0}
+    other = {"key": "b.png|jpeg|none|1|none|0.2", "psnr_rgb": 24.0}
+    ssim = {"key": "a.png|jpeg|none|1|none|0.2|tune-ssim", "psnr_rgb": 25.1}
+    assert mr.newest_rows([old, other, new, ssim]) == [new, other, ssim]
+    assert mr.newest_rows([old, other]) == [old, other]
