@@ -77,11 +77,6 @@ def jpeg_tables(data: bytes) -> dict[int, np.ndarray]:
     return out
 
 
-def jpeg_luma_table(data: bytes) -> np.ndarray | None:
-    """The first (luminance, id 0) quantization table of a JPEG, natural order, or None."""
-    return jpeg_tables(data).get(0)
-
-
 def jpeg_tables_family(data: bytes) -> tuple[str, int] | None:
     """(family, quality 1-100) of the scaled tables nearest a JPEG's own.
 

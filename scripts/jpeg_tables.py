@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from lbcodec.codecs.jpeg import STD_CHROMA, STD_LUMA  # noqa: E402
+from lbcodec.codecs.jpeg import table_family  # noqa: E402
 
 CASES = ((1, 0.15), (1, 0.3), (2, 0.1), (2, 0.2), (2, 0.3))
 DEFAULT_GRID = (
@@ -37,13 +37,6 @@ DEFAULT_GRID = (
     + [[0.25, 0, c, 0] for c in (0.4, 0.6, 0.8)]
     + [[0.2, 0, 0.55, 2]]
 )
-
-
-def family(flatten: float, chroma_flatten: float, chroma_ratio: float) -> list[np.ndarray]:
-    g = float(np.exp(np.log(STD_LUMA).mean()))
-    luma = g * (STD_LUMA / g) ** flatten
-    chroma = chroma_ratio * luma[0] * (STD_CHROMA / 17.0) ** chroma_flatten
-    return [luma, chroma]
 
 
 def encode(img: Image.Image, scale: float, base: list[np.ndarray], sub: int) -> bytes:
@@ -88,7 +81,7 @@ def main() -> None:
     imgs = [Image.open(f).convert("RGB") for f in files]
     out = sys.stdout if args.out == "-" else open(args.out, "a")
     for g in grid:
-        base, row = family(*g[:3]), {"flatten": g[0], "chroma_flatten": g[1], "chroma_ratio": g[2], "subsampling": g[3]}
+        base, row = table_family(g[0], g[2], g[1]), {"flatten": g[0], "chroma_flatten": g[1], "chroma_ratio": g[2], "subsampling": g[3]}
         for ds, bpp in CASES:
             scores = []
             for im in imgs:

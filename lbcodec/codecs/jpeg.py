@@ -33,9 +33,21 @@ STD_CHROMA = np.array([
 #: same bytes over the standard tables (scripts/jpeg_tables.py; docs/results.md, "JPEG tables")
 PSNR_FLATTEN = 0.2
 PSNR_CHROMA = 0.55
-_GEOMEAN = float(np.exp(np.log(STD_LUMA).mean()))
-PSNR_LUMA = _GEOMEAN * (STD_LUMA / _GEOMEAN) ** PSNR_FLATTEN
-PSNR_CHROMA_TABLE = np.full(64, PSNR_CHROMA * PSNR_LUMA[0])
+
+
+def table_family(flatten: float, chroma_ratio: float, chroma_flatten: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """(luma, chroma) base tables of the family the PSNR tables were chosen from.
+
+    luma: the standard table with each entry's ratio to its geometric mean raised to ``flatten``
+    (1: the standard table, 0: flat); chroma: ``chroma_ratio`` x luma's DC step, shaped as the
+    standard chroma table raised to ``chroma_flatten`` (0: flat). Scaled by :func:`scale_table`.
+    """
+    g = float(np.exp(np.log(STD_LUMA).mean()))
+    luma = g * (STD_LUMA / g) ** flatten
+    return luma, chroma_ratio * luma[0] * (STD_CHROMA / STD_CHROMA[0]) ** chroma_flatten
+
+
+PSNR_LUMA, PSNR_CHROMA_TABLE = table_family(PSNR_FLATTEN, PSNR_CHROMA)
 
 
 def quality_scale(quality: float) -> float:

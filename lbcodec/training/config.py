@@ -38,8 +38,10 @@ class DataConfig:
     tune: str = "psnr"
 
     def __post_init__(self) -> None:
-        if self.tune not in ("psnr", "ssim"):
-            raise ValueError(f"data.tune must be psnr or ssim, got {self.tune!r}")
+        from ..codecs.base import TUNES
+
+        if self.tune not in TUNES:
+            raise ValueError(f"data.tune must be one of {TUNES}, got {self.tune!r}")
 
 
 @dataclass(frozen=True)

@@ -94,9 +94,9 @@ def diff_jpeg(x, quality: float, soft: bool = False, tune: str = "psnr"):
     cb = F.avg_pool2d(cb[:, None], 2)[:, 0]
     cr = F.avg_pool2d(cr[:, None], 2)[:, 0]
     luma, chroma = tables(quality, tune)
-    ly, ry = _code_plane(yy, luma.astype(np.float64), d, soft)
-    lcb, rcb = _code_plane(cb, chroma.astype(np.float64), d, soft)
-    lcr, rcr = _code_plane(cr, chroma.astype(np.float64), d, soft)
+    ly, ry = _code_plane(yy, luma, d, soft)
+    lcb, rcb = _code_plane(cb, chroma, d, soft)
+    lcr, rcr = _code_plane(cr, chroma, d, soft)
     up = lambda c: F.interpolate(c[:, None], scale_factor=2, mode="bilinear", align_corners=False)[:, 0]  # noqa: E731
     lcb, lcr = up(lcb) - 128.0, up(lcr) - 128.0
     out = torch.stack([ly + 1.402 * lcr, ly - 0.344136 * lcb - 0.714136 * lcr, ly + 1.772 * lcb], 1) / 255.0
