@@ -594,6 +594,30 @@ def test_patch_cache_hit_is_identical_and_does_not_encode(image_folder, tmp_path
         get_patches(other, str(cache))  # a different data config is a miss: it encodes
 
 
+def test_extra_seeds_join_the_patch_sets_of_other_seeds(image_folder, tmp_path: Path) -> None:
+    root, _ = image_folder
+    cfg = data_config(root, val_bpps=[1.0])
+    cache = tmp_path / "cache"
+    one = get_patches(cfg, str(cache))
+    seed2 = replace(cfg, train=replace(cfg.train, seed=2))
+    two = get_patches(seed2, str(cache))
+    both = replace(cfg, data=replace(cfg.data, extra_seeds=[2]))
+    assert tdata.cache_key(both) == tdata.cache_key(cfg)  # the seed-0 set keeps its cache entry
+    joined = get_patches(both, str(cache))
+    assert len(os.listdir(cache)) == 2  # no third entry: each seed's set is cached on its own
+    for field in ("inputs", "targets", "qualities"):
+        assert np.array_equal(getattr(joined, field),
+                              np.concatenate([getattr(one, field), getattr(two, field)]))
+    assert not np.array_equal(one.inputs, two.inputs)  # another seed cuts other patches
+    assert len(joined.val_inputs) == len(one.val_inputs)
+    for a, b in zip(joined.val_inputs, one.val_inputs):
+        assert np.array_equal(a, b)
+    assert joined.meta["seeds"] == [0, 2] and joined.meta["pairs"] == one.meta["pairs"] + two.meta["pairs"]
+    for bad in ([-1], [True], "1", [1.5]):
+        with pytest.raises(ValueError, match="extra_seeds"):
+            replace(cfg.data, extra_seeds=bad)
+
+
 # --------------------------------------------------------------------------- diffops.py
 
 

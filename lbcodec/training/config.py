@@ -36,12 +36,20 @@ class DataConfig:
     #: the codec's ``tune="psnr"`` settings changed (the libraries' own settings; jpeg: the
     #: standard's tables)
     tune: str = "psnr"
+    #: more patch sets to train on: the same data config drawn with each of these seeds (other
+    #: crops, rates, image subsets), each cached on its own and joined to the one of
+    #: ``train.seed``. Validation stays that of ``train.seed`` (it does not depend on the seed).
+    extra_seeds: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         from ..codecs.base import TUNES
 
         if self.tune not in TUNES:
             raise ValueError(f"data.tune must be one of {TUNES}, got {self.tune!r}")
+        if not isinstance(self.extra_seeds, list) or not all(
+            isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in self.extra_seeds
+        ):
+            raise ValueError(f"data.extra_seeds must be a list of non-negative integers, got {self.extra_seeds!r}")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -94,6 +94,7 @@ def cache_key(cfg: Config) -> str:
     data = cfg.to_dict()["data"]
     if data.get("tune") == "psnr":  # the default: keys from before the field existed stay valid
         data.pop("tune")
+    data.pop("extra_seeds", None)  # each seed's patch set has its own key (see get_patches)
     d = {"data": data, "codec": cfg.codec, "method": cfg.method, "scale": cfg.scale, "v": 1}
     if cfg.train.seed:  # the seed picks crops, rates and patch positions (seed 0 keeps its old keys)
         d["seed"] = cfg.train.seed
@@ -171,7 +172,27 @@ def load_patches(path: str) -> PatchSet:
 
 
 def get_patches(cfg: Config, cache_dir: str, progress=None) -> PatchSet:
-    """Patches for ``cfg``, from the cache when it has them (keyed by the data config)."""
+    """Patches for ``cfg``, from the cache when it has them (keyed by the data config).
+
+    With ``data.extra_seeds`` the training patches of each extra seed (its own cache entry, built
+    if missing) are appended to those of ``train.seed``; validation is that of ``train.seed``.
+    """
+    ps = _patches_one_seed(cfg, cache_dir, progress)
+    if not cfg.data.extra_seeds:
+        return ps
+    parts = [ps]
+    for seed in cfg.data.extra_seeds:
+        other = replace(cfg, train=replace(cfg.train, seed=seed), data=replace(cfg.data, extra_seeds=[]))
+        parts.append(_patches_one_seed(other, cache_dir, progress))
+    meta = dict(ps.meta, seeds=[cfg.train.seed, *cfg.data.extra_seeds],
+                pairs=sum(p.meta.get("pairs", 0) for p in parts))
+    return PatchSet(
+        np.concatenate([p.inputs for p in parts]), np.concatenate([p.targets for p in parts]),
+        np.concatenate([p.qualities for p in parts]), ps.val_inputs, ps.val_targets, meta,
+    )
+
+
+def _patches_one_seed(cfg: Config, cache_dir: str, progress=None) -> PatchSet:
     os.makedirs(cache_dir, exist_ok=True)
     path = os.path.join(cache_dir, f"{cfg.codec}-{cfg.method}{cfg.scale}-{cache_key(cfg)}.npz")
     if os.path.exists(path):
