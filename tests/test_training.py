@@ -616,6 +616,9 @@ def test_extra_seeds_join_the_patch_sets_of_other_seeds(image_folder, tmp_path: 
     for bad in ([-1], [True], "1", [1.5]):
         with pytest.raises(ValueError, match="extra_seeds"):
             replace(cfg.data, extra_seeds=bad)
+    for dup in ([0], [2, 2]):  # train.seed is 0: a seed twice would count its patches twice
+        with pytest.raises(ValueError, match="differ"):
+            get_patches(replace(cfg, data=replace(cfg.data, extra_seeds=dup)), str(cache))
 
 
 # --------------------------------------------------------------------------- diffops.py
@@ -1224,3 +1227,20 @@ def test_data_tune_replays_the_standard_tables_and_keeps_caches_apart(tmp_path: 
         assert np.array_equal(out, jpeg.decode(jpeg.encode(img, q, tune=tune), channels=3))
     with pytest.raises(ValueError, match="tune"):
         dataclasses.replace(cfg.data, tune="vmaf")
+
+
+@pytest.mark.parametrize("config,loader", [("configs/comcnn-reccnn-jpeg.json", "joint"),
+                                           ("configs/modifynet-jpeg.json", "modify")])
+def test_extra_seeds_are_refused_where_no_trainer_reads_them(config, loader) -> None:
+    import json
+
+    from lbcodec.training.joint import load_joint_config
+    from lbcodec.training.modify import load_modify_config
+
+    root = Path(__file__).resolve().parent.parent
+    raw = json.loads((root / config).read_text())
+    load = load_joint_config if loader == "joint" else load_modify_config
+    load(raw, str(root / config))  # as shipped: loads
+    raw["data"]["extra_seeds"] = [1]
+    with pytest.raises(ValueError, match="post-filter configs only"):
+        load(raw, str(root / config))

@@ -177,6 +177,10 @@ def get_patches(cfg: Config, cache_dir: str, progress=None) -> PatchSet:
     With ``data.extra_seeds`` the training patches of each extra seed (its own cache entry, built
     if missing) are appended to those of ``train.seed``; validation is that of ``train.seed``.
     """
+    seeds = [cfg.train.seed, *cfg.data.extra_seeds]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"data.extra_seeds must differ from each other and from train.seed ({cfg.train.seed}), "
+                         f"got {cfg.data.extra_seeds}")
     ps = _patches_one_seed(cfg, cache_dir, progress)
     if not cfg.data.extra_seeds:
         return ps

@@ -71,6 +71,8 @@ class JointConfig:
 
 def load_joint_config(raw: dict, path: str) -> JointConfig:
     data = resolve_data(raw["data"], path)
+    if data.get("extra_seeds"):
+        raise ValueError("data.extra_seeds works with post-filter configs only, not with joint ones")
     t = raw.get("train", {})
     return JointConfig(
         codec=raw["codec"], scale=int(raw.get("scale", 2)),

@@ -362,6 +362,7 @@ def publish_result(cfg: Config, result: TrainResult, best_state: dict, ps: Patch
             "train_images": ps.meta.get("train_images"),
             "val_images": ps.meta.get("val_images"),
             "patches": len(ps),
+            **({"seeds": [tc.seed, *cfg.data.extra_seeds]} if cfg.data.extra_seeds else {}),
             "patch": cfg.data.patch,
             "bpps": cfg.data.bpps,
             "degradation": f"lbcodec encode --codec {cfg.codec} --method {cfg.method} --scale {cfg.scale} "
