@@ -95,10 +95,22 @@ class Config:
     def scale(self) -> int:
         return int(self.slot.get("scale", 1))
 
+    def __post_init__(self) -> None:
+        seeds = [self.train.seed, *self.data.extra_seeds]
+        if len(set(seeds)) != len(seeds):  # a seed twice would count its patches twice
+            raise ValueError(f"data.extra_seeds must differ from each other and from train.seed "
+                             f"({self.train.seed}), got {self.data.extra_seeds}")
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("path")
         return d
+
+
+def refuse_extra_seeds(data: dict, kind: str) -> None:
+    """``data.extra_seeds`` is read by the post-filter trainer only; other kinds refuse it."""
+    if data.get("extra_seeds"):
+        raise ValueError(f"data.extra_seeds works with post-filter configs only, not with {kind} ones")
 
 
 def config_base(path: str) -> str:

@@ -90,6 +90,13 @@ def pre_model(cfg: Config) -> dict | None:
     return zoo.find_default("pre", cfg.method, cfg.codec, cfg.scale)
 
 
+def codec_settings(cfg: Config) -> str:
+    """The tag of the encoder settings ``cfg``'s patches are coded with ("" for a codec's first ones)."""
+    from ..codecs import settings_tag
+
+    return settings_tag(cfg.codec) if cfg.data.tune == "psnr" else ""
+
+
 def cache_key(cfg: Config) -> str:
     data = cfg.to_dict()["data"]
     if data.get("tune") == "psnr":  # the default: keys from before the field existed stay valid
@@ -98,9 +105,7 @@ def cache_key(cfg: Config) -> str:
     d = {"data": data, "codec": cfg.codec, "method": cfg.method, "scale": cfg.scale, "v": 1}
     if cfg.train.seed:  # the seed picks crops, rates and patch positions (seed 0 keeps its old keys)
         d["seed"] = cfg.train.seed
-    from ..codecs import settings_tag
-
-    tag = settings_tag(cfg.codec) if cfg.data.tune == "psnr" else ""
+    tag = codec_settings(cfg)
     if tag:  # the encoder's settings changed since the first caches (heif, avif, jpeg: tune psnr)
         d["codec_settings"] = tag
     pre = pre_model(cfg)
@@ -177,10 +182,6 @@ def get_patches(cfg: Config, cache_dir: str, progress=None) -> PatchSet:
     With ``data.extra_seeds`` the training patches of each extra seed (its own cache entry, built
     if missing) are appended to those of ``train.seed``; validation is that of ``train.seed``.
     """
-    seeds = [cfg.train.seed, *cfg.data.extra_seeds]
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"data.extra_seeds must differ from each other and from train.seed ({cfg.train.seed}), "
-                         f"got {cfg.data.extra_seeds}")
     ps = _patches_one_seed(cfg, cache_dir, progress)
     if not cfg.data.extra_seeds:
         return ps

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import DataConfig, resolve_data
+from .config import DataConfig, refuse_extra_seeds, resolve_data
 from .diffjpeg import calibrate_rate, pad16, proxy_bpp
 from .trainer import zero_init_last
 
@@ -71,8 +71,7 @@ class JointConfig:
 
 def load_joint_config(raw: dict, path: str) -> JointConfig:
     data = resolve_data(raw["data"], path)
-    if data.get("extra_seeds"):
-        raise ValueError("data.extra_seeds works with post-filter configs only, not with joint ones")
+    refuse_extra_seeds(data, "joint")
     t = raw.get("train", {})
     return JointConfig(
         codec=raw["codec"], scale=int(raw.get("scale", 2)),

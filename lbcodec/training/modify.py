@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import DataConfig, resolve_data
+from .config import DataConfig, refuse_extra_seeds, resolve_data
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,7 @@ class ModifyConfig:
 
 def load_modify_config(raw: dict, path: str) -> ModifyConfig:
     data = resolve_data(raw["data"], path)
-    if data.get("extra_seeds"):
-        raise ValueError("data.extra_seeds works with post-filter configs only, not with modifynet ones")
+    refuse_extra_seeds(data, "modifynet")
     keys = {k: v for k, v in raw.items() if k not in ("kind", "data", "train")}
     return ModifyConfig(data=DataConfig(**data), path=os.path.abspath(path), **keys, **raw.get("train", {}))
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import Config
-from .data import PatchSet
+from .data import PatchSet, codec_settings
 
 
 @dataclass
@@ -397,9 +397,7 @@ def publish_result(cfg: Config, result: TrainResult, best_state: dict, ps: Patch
         provenance["validation"]["score_float32"] = round(result.best_gain, 4)
     if baselines:
         provenance["validation"]["baselines"] = dict(baselines)
-    from ..codecs import settings_tag
-
-    tag = settings_tag(cfg.codec) if cfg.data.tune == "psnr" else ""
+    tag = codec_settings(cfg)
     if tag:  # the encoder settings the patches were made with; find_default prefers the current ones
         provenance["data"]["codec_settings"] = tag
     return zoo.publish(cfg.name, cfg.arch, best_state, cfg.slot, provenance, cfg.container_id,
