@@ -2,7 +2,7 @@
 """Build docs/results.md from `lbcodec bench` output folders.
 
     python scripts/make_results.py results/kodak [more bench folders] [--results results] \
-        [-o docs/results.md] [--img docs/img]
+        [-o docs/results.md] [--img docs/img] [--only]
 
 Each BENCH folder (with bench.jsonl, and the summary.json the bench wrote) becomes a
 section: its command and environment, the mean rate-distortion table, BD-rate against
@@ -392,12 +392,15 @@ def _wide(table: PT.PaperTable, results: str) -> str:
 # --- main ---------------------------------------------------------------------------------
 
 
-def build(bench_folders: list[str], results: str, out_path: str, img_dir: str, papers: bool = True) -> str:
+def build(bench_folders: list[str], results: str, out_path: str, img_dir: str, papers: bool = True,
+          only: bool = False) -> str:
+    """``only``: just the sections of these bench folders (no anchors table, no paper tables),
+    for a checkout that lacks the other benches' folders (results/ is not in git)."""
     doc_dir = os.path.dirname(os.path.abspath(out_path)) or "."
     benches = [load_folder(f) for f in bench_folders]
-    sections = [("anchors", anchors_section(benches))]
+    sections = [] if only else [("anchors", anchors_section(benches))]
     sections += [(f"bench:{b['name']}", bench_section(b, img_dir, doc_dir)) for b in benches]
-    if papers:
+    if papers and not only:
         sections += [(t.key, paper_section(t, results)) for t in PT.TABLES]
     doc = INTRO
     if os.path.exists(out_path):
@@ -419,12 +422,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-o", "--output", default="docs/results.md")
     ap.add_argument("--img", default=None, help="folder for the plots (default: img/ beside the output)")
     ap.add_argument("--no-papers", action="store_true", help="leave the paper-table sections out")
+    ap.add_argument("--only", action="store_true",
+                    help="regenerate only the sections of the given folders (keep the anchors and paper tables)")
     a = ap.parse_args(argv)
     for f in a.folders:
         if not os.path.exists(os.path.join(f, "bench.jsonl")):
             ap.error(f"{f}: no bench.jsonl (not an lbcodec bench folder)")
     img = a.img or os.path.join(os.path.dirname(os.path.abspath(a.output)), "img")
-    build(a.folders, a.results, a.output, img, papers=not a.no_papers)
+    build(a.folders, a.results, a.output, img, papers=not a.no_papers, only=a.only)
     print(f"wrote {a.output}", file=sys.stderr)
     return 0
 

@@ -4,7 +4,7 @@ Timing and memory do not depend on the weights' values, so every network is
 published with its initial weights into a temporary registry (never shipped).
 
     python scripts/measure_nets.py [--threads 2] [--image ../shared/data/kodak/kodim01.png] [--big]
-    python scripts/measure_nets.py --models shufflecnn-jpeg-ds2,shufflecnn-webp-none   (just these)
+    python scripts/measure_nets.py --models shufflecnn-jpeg-ds2,shufflecnn-webp-none-long6   (just these)
 """
 
 from __future__ import annotations

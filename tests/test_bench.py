@@ -440,6 +440,23 @@ def test_make_results_builds_and_keeps_hand_written_text(bench_out, tmp_path):
     assert "Keep me." in again and "99.99" not in again and again.count("<!-- begin:anchors -->") == 1
 
 
+def test_make_results_only_replaces_the_given_benches_sections(bench_out, tmp_path):
+    """--only: a checkout without the other bench folders (results/ is not in git) updates one
+    bench's section and leaves the anchors table and the paper tables as they were."""
+    mr = _make_results()
+    doc_path = str(tmp_path / "results.md")
+    name = os.path.basename(bench_out)
+    kept = ("<!-- begin:anchors -->\nANCHORS FROM ALL BENCHES\n<!-- end:anchors -->\n\n"
+            "<!-- begin:paper002-table1 -->\nPAPER TABLE\n<!-- end:paper002-table1 -->\n\n"
+            f"<!-- begin:bench:{name} -->\nstale\n<!-- end:bench:{name} -->\n")
+    with open(doc_path, "w") as f:
+        f.write(kept)
+    assert mr.main([bench_out, "--only", "--results", str(tmp_path / "no-results"), "-o", doc_path]) == 0
+    doc = _read(doc_path)
+    assert "ANCHORS FROM ALL BENCHES" in doc and "PAPER TABLE" in doc and "stale" not in doc
+    assert "| jpeg downsample x1/2 | jpeg none |" in doc and doc.count("<!-- begin:") == 3
+
+
 def test_make_results_fills_a_paper_table_from_its_bench_folder(images, tmp_path):
     """A bench folder named as lbcodec.paper_tables says is read back into the paper's section."""
     results = tmp_path / "results"

@@ -392,6 +392,43 @@ def test_train_starts_from_a_published_model(tmp_path: Path, patchset: PatchSet,
     assert not all(torch.allclose(fresh[k], v, atol=1e-6) for k, v in start.state_dict().items())
 
 
+def test_require_models_names_the_config_of_a_model_no_longer_shipped(tmp_path: Path, wdir: Path) -> None:
+    from lbcodec.training.trainer import require_models
+
+    cfg = tiny_config(tmp_path)
+    torch.manual_seed(7)
+    state = nets.build(cfg.arch, **cfg.arch_config).state_dict()
+    zoo.publish("srcnn-start", cfg.arch, state, cfg.slot, {"data": "test"}, 9, config=cfg.arch_config)
+    require_models(replace(cfg, init_from="srcnn-start", compare_with=["srcnn-start"]))  # installed: fine
+    retired = tmp_path / "configs" / "experiments" / "srcnn-gone.json"
+    _write_json(retired, {"name": "srcnn-gone"})
+    here = str(tmp_path / "configs" / "srcnn-tiny.json")
+    with pytest.raises(zoo.ZooError, match=r"init_from model 'srcnn-gone' is not installed; it is no longer "
+                                           r"shipped: train .*experiments/srcnn-gone\.json"):
+        require_models(replace(cfg, path=here, init_from="srcnn-gone"))
+    with pytest.raises(zoo.ZooError, match=r"^compare_with model 'srcnn-never' is not installed$"):
+        require_models(replace(cfg, path=here, compare_with=["srcnn-start", "srcnn-never"]))
+
+
+def test_every_init_from_is_shipped_or_has_a_config() -> None:
+    """A shipped model's config may start from a model no longer shipped (retired to save room),
+    but then that model's config must still be in the repo, so the chain can be retrained."""
+    trained = set()
+    starts = []
+    for path in CONFIG_FILES:
+        kind, cfg = load_any(path)
+        if kind == "joint":
+            trained |= {cfg.pre.name, cfg.post.name}
+        else:
+            trained.add(cfg.name)
+        if kind == "post" and cfg.init_from:
+            starts.append((path.name, cfg.init_from))
+    shipped = {e["name"] for e in zoo.list_models(SHIPPED_WEIGHTS)}
+    assert starts
+    for where, name in starts:
+        assert name in shipped or name in trained, f"{where}: init_from {name} is neither shipped nor configured"
+
+
 def test_unknown_loss_is_refused(tmp_path: Path, patchset: PatchSet) -> None:
     with pytest.raises(ValueError, match="unknown loss"):
         train(tiny_config(tmp_path, loss="l3"), patchset, str(tmp_path / "run"), device="cpu")

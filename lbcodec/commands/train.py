@@ -8,7 +8,7 @@ import time
 
 import click
 
-from .common import Ctx
+from .common import Ctx, reports_errors
 
 
 @click.command(short_help="Train a network from a config file (codec in the loop).")
@@ -34,6 +34,7 @@ from .common import Ctx
               help="After training, write the checkpoint without optimizer state here; put it at "
                    "RUNS/<name>/last.pt on another machine and train again there to publish it.")
 @click.pass_obj
+@reports_errors
 def train(obj: Ctx, config, steps, runs_dir, cache_dir, publish, device, pack_to, pack_mb, patches_file,
           time_budget, export_to):
     """Train the network that CONFIG describes, with the real codec in the loop.
@@ -54,7 +55,7 @@ def train(obj: Ctx, config, steps, runs_dir, cache_dir, publish, device, pack_to
     """
     from ..training.config import load_config
     from ..training.data import get_patches
-    from ..training.trainer import baseline_gains, publish_result, shipped_gain, why_not_publish
+    from ..training.trainer import baseline_gains, publish_result, require_models, shipped_gain, why_not_publish
     from ..training.trainer import train as run_train
 
     with open(config) as f:
@@ -92,8 +93,7 @@ def train(obj: Ctx, config, steps, runs_dir, cache_dir, publish, device, pack_to
     cfg = load_config(config)
     from .. import zoo
 
-    for name in cfg.compare_with:  # fail now, not after an hour of training
-        zoo.get_entry(name)
+    require_models(cfg)  # fail now, not after an hour of training
     t0 = time.perf_counter()
     last = [0.0]
 

@@ -306,6 +306,39 @@ def rescore(cfg: Config, result: TrainResult, best_state: dict, ps: PatchSet, de
     return dataclasses.replace(result, best_gain=state_gain(cfg, best_state, ps, device), pack=pack)
 
 
+def require_models(cfg: Config, weights_dir: str | None = None) -> None:
+    """Fail before training, not after an hour of it, when a model the config starts from
+    (``init_from``) or is compared with (``compare_with``) is not installed. A model no longer
+    shipped keeps its config (in ``configs/experiments``): the error names it, since training
+    it into a copy of the registry (``LBCODEC_WEIGHTS_DIR``) brings the model back."""
+    from .. import zoo
+
+    wanted = ([("init_from", cfg.init_from)] if cfg.init_from else []) + [("compare_with", n) for n in cfg.compare_with]
+    for field_name, name in wanted:
+        try:
+            zoo.get_entry(name, weights_dir)
+        except zoo.ZooError:
+            hint = ""
+            root = _configs_root(cfg.path)
+            found = sorted(root.rglob(f"{name}.json")) if root else []
+            if found:
+                hint = (f"; it is no longer shipped: train {found[0]} with LBCODEC_WEIGHTS_DIR pointing at a "
+                        "copy of the weights folder to bring it back")
+            raise zoo.ZooError(f"{field_name} model {name!r} is not installed{hint}") from None
+
+
+def _configs_root(path: str | None):
+    """The ``configs`` folder a config file lives in (or under), if any."""
+    from pathlib import Path
+
+    if not path:
+        return None
+    for parent in Path(path).resolve().parents:
+        if parent.name == "configs":
+            return parent
+    return None
+
+
 def baseline_gains(cfg: Config, ps: PatchSet, device: str, weights_dir: str | None = None) -> dict[str, float]:
     """Validation gain of each ``cfg.compare_with`` model on ``ps``'s validation images: the same
     number the new model is scored by, so the two can be compared (a joint-trained RecCNN's own
