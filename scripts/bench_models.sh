@@ -12,8 +12,10 @@ cd "$(dirname "$0")/.."
 KODAK=${KODAK:-../shared/data/kodak}
 RESULTS=${RESULTS:-results}
 JOBS=${JOBS:-1}
-# a model no longer shipped (its config moved to configs/experiments/ to keep the weights under
-# 40 MB) is left out of --posts with a note; train that config first to rerun its rows
+# a bench that names a model no longer shipped (its config moved to configs/experiments/ to keep
+# the weights under 40 MB) is skipped with a note, so its folder (and its section of results.md)
+# keeps every row as measured; train that config into a copy of the weights folder
+# (LBCODEC_WEIGHTS_DIR) to rerun it
 shipped_posts() { python - "$@" <<'PY'
 import sys
 from lbcodec import zoo
@@ -25,19 +27,16 @@ keep, gone = [], []
 for p in args[i + 1].split(","):
     (keep if p.removesuffix("+x8") in known else gone).append(p)
 if gone:
-    print(f"   not shipped, left out: {', '.join(gone)} (train configs/experiments/<name>.json to rerun)",
+    print(f"   skipped: {', '.join(gone)} not shipped (train configs/experiments/<name>.json to rerun)",
           file=sys.stderr)
-print(",".join(keep))
+    sys.exit(3)
 PY
 }
 b() {
   local out=$1; shift
-  local args=("$@") i
-  for i in "${!args[@]}"; do
-    if [ "${args[$i]}" = "--posts" ]; then args[$((i + 1))]=$(shipped_posts "$@"); fi
-  done
   echo "== $out" >&2
-  python -m lbcodec -q bench "$KODAK" "${args[@]}" -j "$JOBS" --timing none -o "$RESULTS/$out" >/dev/null
+  shipped_posts "$@" || { [ $? -eq 3 ] && return 0; exit 1; }
+  python -m lbcodec -q bench "$KODAK" "$@" -j "$JOBS" --timing none -o "$RESULTS/$out" >/dev/null
 }
 b kodak-srcnn        --codecs jpeg     --methods downsample        --posts srcnn-jpeg-ds2,none --bpp 0.2
 b kodak-arcnn        --codecs jpeg     --methods none              --posts auto,none --bpp 0.3

@@ -145,8 +145,8 @@ def test_every_config_loads(path: Path) -> None:
         assert cfg.slot["role"] == "post" and cfg.codec in CODECS
         assert cfg.method in ("none", "downsample", "comcnn") and cfg.scale in (1, 2)
         assert (cfg.method == "none") == (cfg.scale == 1)  # the resizing methods run at x1/2
-        for name in cfg.compare_with:  # incumbents share the slot
-            assert zoo.get_entry(name)["slot"]["method"] == cfg.method, name
+        for name in cfg.compare_with:  # incumbents share the slot (a retired one: its config's slot)
+            assert _slot_of(name)["method"] == cfg.method, name
         assert cfg.train.steps > 0 and cfg.train.val_every > 0 and cfg.train.lr >= cfg.train.lr_final > 0
         lo, hi = cfg.slot["bpp"]
         assert 0 < lo < hi
@@ -167,6 +167,18 @@ def test_every_config_loads(path: Path) -> None:
         specs = [(cfg.name, cfg.container_id)]
     for name, cid in specs:
         assert zoo._NAME_RE.match(name) and 1 <= cid <= zoo.MAX_CONTAINER_ID
+
+
+def _slot_of(name: str) -> dict:
+    """The slot of model ``name``: from the shipped manifest, else from the post config that trains it."""
+    try:
+        return zoo.get_entry(name, SHIPPED_WEIGHTS)["slot"]
+    except zoo.ZooError:
+        for path in CONFIG_FILES:
+            kind, cfg = load_any(path)
+            if kind == "post" and cfg.name == name:
+                return cfg.slot
+    raise AssertionError(f"{name} is neither shipped nor trained by a config")
 
 
 def test_config_names_and_container_ids_are_consistent() -> None:
@@ -406,12 +418,18 @@ def test_require_models_names_the_config_of_a_model_no_longer_shipped(tmp_path: 
     with pytest.raises(zoo.ZooError, match=r"init_from model 'srcnn-gone' is not installed; it is no longer "
                                            r"shipped: train .*experiments/srcnn-gone\.json"):
         require_models(replace(cfg, path=here, init_from="srcnn-gone"))
+    require_models(replace(cfg, path=here, init_from="srcnn-gone"), init=False)  # --pack-to needs no start
+    # a joint config's post, and a top-level config before an experiment that trains the same name
+    _write_json(tmp_path / "configs" / "pair.json", {"pre": {"name": "comcnn-x"}, "post": {"name": "reccnn-x"}})
+    _write_json(tmp_path / "configs" / "experiments" / "reccnn-x-variant.json", {"name": "reccnn-x"})
+    with pytest.raises(zoo.ZooError, match=r"init_from model 'reccnn-x' is not installed; train .*configs/pair\.json"):
+        require_models(replace(cfg, path=here, init_from="reccnn-x"))
     with pytest.raises(zoo.ZooError, match=r"^compare_with model 'srcnn-never' is not installed$"):
         require_models(replace(cfg, path=here, compare_with=["srcnn-start", "srcnn-never"]))
 
 
-def test_every_init_from_is_shipped_or_has_a_config() -> None:
-    """A shipped model's config may start from a model no longer shipped (retired to save room),
+def test_every_init_from_and_compare_with_is_shipped_or_has_a_config() -> None:
+    """A config may start from (or compare with) a model no longer shipped (retired to save room),
     but then that model's config must still be in the repo, so the chain can be retrained."""
     trained = set()
     starts = []
@@ -421,12 +439,27 @@ def test_every_init_from_is_shipped_or_has_a_config() -> None:
             trained |= {cfg.pre.name, cfg.post.name}
         else:
             trained.add(cfg.name)
-        if kind == "post" and cfg.init_from:
-            starts.append((path.name, cfg.init_from))
+        if kind == "post":
+            starts += [(path.name, n) for n in [cfg.init_from, *cfg.compare_with] if n]
     shipped = {e["name"] for e in zoo.list_models(SHIPPED_WEIGHTS)}
     assert starts
     for where, name in starts:
         assert name in shipped or name in trained, f"{where}: init_from {name} is neither shipped nor configured"
+
+
+def test_train_command_reports_a_missing_start_model_in_one_line(tmp_path: Path, wdir: Path) -> None:
+    from click.testing import CliRunner
+
+    from lbcodec.cli import cli
+
+    cfg = tiny_config(tmp_path)
+    raw = {**dataclasses.asdict(cfg), "init_from": "srcnn-nowhere"}
+    for k in ("path",):
+        raw.pop(k, None)
+    path = _write_json(tmp_path / "configs" / "srcnn-tiny.json", raw)
+    res = CliRunner().invoke(cli, ["train", path, "--runs", str(tmp_path / "runs")])
+    assert res.exit_code == 1 and "Traceback" not in res.output, res.output
+    assert res.output.strip().splitlines()[-1] == "Error: init_from model 'srcnn-nowhere' is not installed"
 
 
 def test_unknown_loss_is_refused(tmp_path: Path, patchset: PatchSet) -> None:

@@ -36,7 +36,7 @@ def reports_errors(fn):
         except LbcError as exc:
             raise click.ClickException(str(exc)) from None
         except MemoryError:
-            raise click.ClickException("out of memory; try a smaller image or raise no limits") from None
+            raise click.ClickException("out of memory; try a smaller input, fewer --jobs or a smaller batch") from None
 
     return wrapper
 

@@ -93,7 +93,7 @@ def train(obj: Ctx, config, steps, runs_dir, cache_dir, publish, device, pack_to
     cfg = load_config(config)
     from .. import zoo
 
-    require_models(cfg)  # fail now, not after an hour of training
+    require_models(cfg, init=not pack_to)  # fail now, not after an hour of training (packing needs no init)
     t0 = time.perf_counter()
     last = [0.0]
 

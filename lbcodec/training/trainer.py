@@ -306,25 +306,49 @@ def rescore(cfg: Config, result: TrainResult, best_state: dict, ps: PatchSet, de
     return dataclasses.replace(result, best_gain=state_gain(cfg, best_state, ps, device), pack=pack)
 
 
-def require_models(cfg: Config, weights_dir: str | None = None) -> None:
+def require_models(cfg: Config, weights_dir: str | None = None, init: bool = True) -> None:
     """Fail before training, not after an hour of it, when a model the config starts from
-    (``init_from``) or is compared with (``compare_with``) is not installed. A model no longer
-    shipped keeps its config (in ``configs/experiments``): the error names it, since training
-    it into a copy of the registry (``LBCODEC_WEIGHTS_DIR``) brings the model back."""
+    (``init_from``, unless ``init`` is False) or is compared with (``compare_with``) is not
+    installed. The error names the config that trains the missing model, if the repo has one: a
+    model no longer shipped keeps its config in ``configs/experiments``, and training it into a
+    copy of the weights folder (``LBCODEC_WEIGHTS_DIR``) brings it back."""
     from .. import zoo
 
-    wanted = ([("init_from", cfg.init_from)] if cfg.init_from else []) + [("compare_with", n) for n in cfg.compare_with]
+    wanted = ([("init_from", cfg.init_from)] if init and cfg.init_from else [])
+    wanted += [("compare_with", n) for n in cfg.compare_with]
     for field_name, name in wanted:
         try:
             zoo.get_entry(name, weights_dir)
         except zoo.ZooError:
             hint = ""
-            root = _configs_root(cfg.path)
-            found = sorted(root.rglob(f"{name}.json")) if root else []
-            if found:
-                hint = (f"; it is no longer shipped: train {found[0]} with LBCODEC_WEIGHTS_DIR pointing at a "
-                        "copy of the weights folder to bring it back")
+            found = config_of(name, _configs_root(cfg.path))
+            if found is not None:
+                retired = found.parent.name == "experiments"
+                hint = (f"; {'it is no longer shipped: ' if retired else ''}train {found} with "
+                        "LBCODEC_WEIGHTS_DIR pointing at a copy of the weights folder to install it")
             raise zoo.ZooError(f"{field_name} model {name!r} is not installed{hint}") from None
+
+
+def config_of(name: str, root):
+    """The config file under ``root`` (a ``configs`` folder) that trains model ``name`` (its
+    ``name``, or a joint config's ``pre``/``post`` name): a top-level one before one in a
+    subfolder such as ``experiments``; None if there is none."""
+    import json as _json
+
+    if root is None:
+        return None
+    for path in sorted(root.rglob("*.json"), key=lambda p: (len(p.relative_to(root).parts), str(p))):
+        try:
+            with open(path) as f:
+                raw = _json.load(f)
+        except (OSError, ValueError):
+            continue
+        if not isinstance(raw, dict):
+            continue
+        names = {raw.get("name")} | {raw[k].get("name") for k in ("pre", "post") if isinstance(raw.get(k), dict)}
+        if name in names:
+            return path
+    return None
 
 
 def _configs_root(path: str | None):
