@@ -104,8 +104,8 @@ b kodak-jpeg-qt-comcnn --codecs jpeg --methods comcnn --posts reccnn-jpeg-comcnn
 b kodak-jpeg-qt-modifynet --codecs jpeg --methods modifynet,none --posts none --bpp 0.2,0.3,0.4
 # the paper-size RecCNN in the jpeg none slot (from the downsample one, on the PSNR tables' decodes; the default there now)
 b kodak-jpeg-none-reccnn --codecs jpeg --methods none --posts reccnn-jpeg-none-paper,arcnn-jpeg-none-qt2,none --bpp 0.2,0.3
-# the paper-size RecCNN for HEIF none (trained, not shipped: no room under the 40 MB cap; ran with LBCODEC_WEIGHTS_DIR on a copy of the registry)
-b kodak-heif-none-reccnn --codecs heif --methods none --posts reccnn-heif-none-paper,shufflecnn-heif-none-chroma,none --bpp 0.15
+# the paper-size RecCNN for HEIF none (the default there now; first measured unshipped, 1,200 steps, with LBCODEC_WEIGHTS_DIR on a copy of the registry)
+b kodak-heif-none-reccnn --codecs heif --methods none --posts reccnn-heif-none-paper,shufflecnn-heif-none-chroma,none --bpp 0.1,0.15,0.2
 # the -qt models on standard-table JPEGs (--tune ssim): as good or better than the models trained on them
 b kodak-jpeg-std-tables-ds2 --codecs jpeg --tune ssim --methods downsample --posts reccnn-jpeg-ds2-paper,reccnn-jpeg-ds2-paper-qt --bpp 0.2 --limit 12
 python -m lbcodec -q bench "$(dirname "$KODAK")/live1" --codecs jpeg --tune ssim --methods none \

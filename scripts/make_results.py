@@ -176,22 +176,50 @@ def anchors_section(benches: list[dict]) -> str:
             "`results/image/kodak` files (and the ELIC paper's points as stored there), copied into "
             "`lbcodec/anchors.py`, linearly interpolated in bpp ('-': outside the published range)."), "",
            anchors_mod.markdown_table()]
-    bpps = anchors_mod.KODAK_BPPS
     for data in benches:
-        images = {r["image"] for r in data["rows"]}
-        if not images or not all(_KODAK.match(i) for i in images):
-            continue
-        summary = B.summarize(data["rows"])
-        cur = B.curves(summary, "psnr_rgb")
-        labels = {s["pipeline_id"]: s["pipeline"] for s in summary}
-        out += ["", (f"Measured here (bench `{data['name']}`, {len(images)} Kodak images), each curve of mean bpp "
-                     "and mean RGB PSNR interpolated linearly at the same bpps:"), "",
-                "| lbcodec pipeline (measured here) | " + " | ".join(f"{b:.2f}" for b in bpps) + " |",
-                "|---|" + "---:|" * len(bpps)]
-        for pid, pts in cur.items():
-            vals = [_interp_curve(pts, b) for b in bpps]
-            out.append(f"| {labels[pid]} | " + " | ".join("-" if v is None else f"{v:.2f}" for v in vals) + " |")
+        block = anchors_block(data)
+        if block:
+            out += ["", block]
     return "\n".join(out)
+
+
+def anchors_block(data: dict) -> str | None:
+    """A Kodak bench's curves at the anchors' bpps (its part of the anchors section); None for other images."""
+    bpps = anchors_mod.KODAK_BPPS
+    images = {r["image"] for r in data["rows"]}
+    if not images or not all(_KODAK.match(i) for i in images):
+        return None
+    summary = B.summarize(data["rows"])
+    cur = B.curves(summary, "psnr_rgb")
+    labels = {s["pipeline_id"]: s["pipeline"] for s in summary}
+    out = [(f"Measured here (bench `{data['name']}`, {len(images)} Kodak images), each curve of mean bpp "
+            "and mean RGB PSNR interpolated linearly at the same bpps:"), "",
+           "| lbcodec pipeline (measured here) | " + " | ".join(f"{b:.2f}" for b in bpps) + " |",
+           "|---|" + "---:|" * len(bpps)]
+    for pid, pts in cur.items():
+        vals = [_interp_curve(pts, b) for b in bpps]
+        out.append(f"| {labels[pid]} | " + " | ".join("-" if v is None else f"{v:.2f}" for v in vals) + " |")
+    return "\n".join(out)
+
+
+def replace_anchor_blocks(doc: str, benches: list[dict]) -> str:
+    """Update (or add) just these benches' blocks inside the anchors section (``--only``)."""
+    begin, end = "<!-- begin:anchors -->", "<!-- end:anchors -->"
+    if begin not in doc or end not in doc:
+        return doc
+    head, rest = doc.split(begin, 1)
+    body, tail = rest.split(end, 1)
+    for data in benches:
+        block = anchors_block(data)
+        if not block:
+            continue
+        pat = re.compile(r"Measured here \(bench `" + re.escape(data["name"]) + r"`,.*?(?=\n\nMeasured here|\s*\Z)",
+                         re.DOTALL)
+        if pat.search(body):
+            body = pat.sub(lambda m, block=block: block, body, count=1)
+        else:
+            body = body.rstrip("\n") + "\n\n" + block + "\n"
+    return head + begin + body + end + tail
 
 
 # --- paper tables ---------------------------------------------------------------------------
@@ -394,8 +422,9 @@ def _wide(table: PT.PaperTable, results: str) -> str:
 
 def build(bench_folders: list[str], results: str, out_path: str, img_dir: str, papers: bool = True,
           only: bool = False) -> str:
-    """``only``: just the sections of these bench folders (no anchors table, no paper tables),
-    for a checkout that lacks the other benches' folders (results/ is not in git)."""
+    """``only``: just the sections of these bench folders and their blocks in the anchors section
+    (the other benches' blocks and the paper tables stay), for a checkout that lacks the other
+    benches' folders (results/ is not in git)."""
     doc_dir = os.path.dirname(os.path.abspath(out_path)) or "."
     benches = [load_folder(f) for f in bench_folders]
     sections = [] if only else [("anchors", anchors_section(benches))]
@@ -407,6 +436,8 @@ def build(bench_folders: list[str], results: str, out_path: str, img_dir: str, p
         with open(out_path) as f:
             doc = f.read()
     doc = replace_sections(doc, sections)
+    if only:
+        doc = replace_anchor_blocks(doc, benches)
     os.makedirs(doc_dir, exist_ok=True)
     tmp = out_path + ".tmp"
     with open(tmp, "w") as f:

@@ -457,6 +457,21 @@ def test_make_results_only_replaces_the_given_benches_sections(bench_out, tmp_pa
     assert "| jpeg downsample x1/2 | jpeg none |" in doc and doc.count("<!-- begin:") == 3
 
 
+def test_make_results_only_updates_its_benches_blocks_in_the_anchors_section(monkeypatch):
+    mr = _make_results()
+    doc = ("intro\n<!-- begin:anchors -->\n## Published anchors\n\ntable\n\n"
+           "Measured here (bench `a`, 24 Kodak images), old:\n\n| a old |\n\n"
+           "Measured here (bench `b`, 24 Kodak images), kept:\n\n| b |\n<!-- end:anchors -->\nafter\n")
+    monkeypatch.setattr(mr, "anchors_block", lambda d: f"Measured here (bench `{d['name']}`, 24 Kodak images), new:\n\n| {d['name']} new |")
+    out = mr.replace_anchor_blocks(doc, [{"name": "a"}, {"name": "c"}])
+    assert "| a old |" not in out and "| a new |" in out and "| b |" in out
+    assert out.index("| a new |") < out.index("| b |") < out.index("| c new |") < out.index("<!-- end:anchors -->")
+    assert out.startswith("intro\n<!-- begin:anchors -->\n## Published anchors") and out.endswith("-->\nafter\n")
+    # the last block is replaced up to the end marker, not beyond
+    again = mr.replace_anchor_blocks(out, [{"name": "c"}])
+    assert again == out
+
+
 def test_make_results_fills_a_paper_table_from_its_bench_folder(images, tmp_path):
     """A bench folder named as lbcodec.paper_tables says is read back into the paper's section."""
     results = tmp_path / "results"
