@@ -510,6 +510,13 @@ def _new_pool(jobs: int, threads: int):
                                initializer=_init_worker, initargs=(threads,))
 
 
+def _pool_full(pool, jobs: int) -> bool:
+    """Whether ``pool`` has started all its ``jobs`` workers (a spawn pool starts them on
+    demand, at submit). Unknown (a private attribute gone): False, the safe answer."""
+    procs = getattr(pool, "_processes", None)
+    return isinstance(procs, dict) and len(procs) >= jobs
+
+
 def _stop_pool(pool) -> None:
     """Cancel what has not started and kill the workers (the files under way are lost; their
     temporary files are removed afterwards). The futures are cancelled through ``shutdown``,
@@ -555,7 +562,9 @@ def _run_pool(items, fn, force, jobs, threads, sig: _Signals, skip, record, summ
                     if pool is not None:
                         pool.shutdown(wait=False, cancel_futures=True)
                     pool, broken = _new_pool(jobs, threads), False
-                with sig.sigint_ignored():  # the first submits start the workers
+                # the submits that start workers run with SIGINT ignored (inherited through exec);
+                # once the pool has all its workers, a Ctrl-C during a submit must not be lost
+                with sig.sigint_ignored() if not _pool_full(pool, jobs) else contextlib.nullcontext():
                     while may_submit():
                         item = queue.popleft()
                         if item in suspects:  # passed skip() already: an output there now is its own

@@ -436,6 +436,19 @@ def test_sigterm_stops_the_batch(tmp_path, jobs):
     _check_interrupted(proc, out, n, 143)
 
 
+def test_a_full_pool_is_known_so_later_submits_keep_ctrl_c():
+    """SIGINT is ignored only while submits may start workers: once the pool has all of
+    them, a Ctrl-C that lands during a submit is no longer dropped (it was, under load)."""
+    pool = batch._new_pool(2, 1)
+    try:
+        assert not batch._pool_full(pool, 2)
+        futs = [pool.submit(os.getpid) for _ in range(4)]
+        assert all(isinstance(f.result(timeout=60), int) for f in futs)
+        assert batch._pool_full(pool, 2)
+    finally:
+        pool.shutdown(wait=True)
+
+
 def test_ctrl_c_reaches_the_whole_process_group(tmp_path):
     """A terminal's Ctrl-C signals the parent and every worker: one line, exit 130."""
     proc, out, n = _start_batch(tmp_path, 2)
