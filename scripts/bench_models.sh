@@ -16,7 +16,7 @@ JOBS=${JOBS:-1}
 # the weights under 40 MB) is skipped with a note, so its folder (and its section of results.md)
 # keeps every row as measured; train that config into a copy of the weights folder
 # (LBCODEC_WEIGHTS_DIR) to rerun it
-shipped_posts() { python - "$@" <<'PY'
+posts_shipped() { python - "$@" <<'PY'
 import sys
 from lbcodec import zoo
 from lbcodec.filters import POST_NETS
@@ -35,7 +35,7 @@ PY
 b() {
   local out=$1; shift
   echo "== $out" >&2
-  shipped_posts "$@" || { [ $? -eq 3 ] && return 0; exit 1; }
+  posts_shipped "$@" || { [ $? -eq 3 ] && return 0; exit 1; }
   python -m lbcodec -q bench "$KODAK" "$@" -j "$JOBS" --timing none -o "$RESULTS/$out" >/dev/null
 }
 b kodak-srcnn        --codecs jpeg     --methods downsample        --posts srcnn-jpeg-ds2,none --bpp 0.2

@@ -440,11 +440,12 @@ def test_every_init_from_and_compare_with_is_shipped_or_has_a_config() -> None:
         else:
             trained.add(cfg.name)
         if kind == "post":
-            starts += [(path.name, n) for n in [cfg.init_from, *cfg.compare_with] if n]
+            starts += [(path.name, f, n) for f, n in [("init_from", cfg.init_from),
+                                                      *(("compare_with", c) for c in cfg.compare_with)] if n]
     shipped = {e["name"] for e in zoo.list_models(SHIPPED_WEIGHTS)}
     assert starts
-    for where, name in starts:
-        assert name in shipped or name in trained, f"{where}: init_from {name} is neither shipped nor configured"
+    for where, field_name, name in starts:
+        assert name in shipped or name in trained, f"{where}: {field_name} {name} is neither shipped nor configured"
 
 
 def test_train_command_reports_a_missing_start_model_in_one_line(tmp_path: Path, wdir: Path) -> None:
@@ -453,9 +454,7 @@ def test_train_command_reports_a_missing_start_model_in_one_line(tmp_path: Path,
     from lbcodec.cli import cli
 
     cfg = tiny_config(tmp_path)
-    raw = {**dataclasses.asdict(cfg), "init_from": "srcnn-nowhere"}
-    for k in ("path",):
-        raw.pop(k, None)
+    raw = {**cfg.to_dict(), "init_from": "srcnn-nowhere"}
     path = _write_json(tmp_path / "configs" / "srcnn-tiny.json", raw)
     res = CliRunner().invoke(cli, ["train", path, "--runs", str(tmp_path / "runs")])
     assert res.exit_code == 1 and "Traceback" not in res.output, res.output

@@ -113,15 +113,19 @@ def refuse_extra_seeds(data: dict, kind: str) -> None:
         raise ValueError(f"data.extra_seeds works with post-filter configs only, not with {kind} ones")
 
 
-def config_base(path: str) -> str:
-    """The folder that relative data roots start from: the parent of the ``configs`` folder
-    that holds ``path`` (at any depth, e.g. ``configs/experiments/x.json``), else the
-    parent of the config file's own folder."""
-    folder = os.path.dirname(os.path.abspath(path))
-    probe = folder
+def configs_folder(path: str) -> str | None:
+    """The ``configs`` folder that holds ``path`` (at any depth, e.g. ``configs/experiments/x.json``), or None."""
+    probe = os.path.dirname(os.path.abspath(path))
     while os.path.basename(probe) and os.path.basename(probe) != "configs":
         probe = os.path.dirname(probe)
-    return os.path.dirname(probe) if os.path.basename(probe) == "configs" else os.path.dirname(folder)
+    return probe if os.path.basename(probe) == "configs" else None
+
+
+def config_base(path: str) -> str:
+    """The folder that relative data roots start from: the parent of the ``configs`` folder
+    that holds ``path`` (:func:`configs_folder`), else the parent of the config file's own folder."""
+    root = configs_folder(path)
+    return os.path.dirname(root) if root else os.path.dirname(os.path.dirname(os.path.abspath(path)))
 
 
 def resolve_data(raw_data: dict, path: str) -> dict:

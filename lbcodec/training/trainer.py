@@ -11,15 +11,17 @@ at every validation.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from .config import Config
+from .config import Config, configs_folder
 from .data import PatchSet, codec_settings
 
 
@@ -321,7 +323,8 @@ def require_models(cfg: Config, weights_dir: str | None = None, init: bool = Tru
             zoo.get_entry(name, weights_dir)
         except zoo.ZooError:
             hint = ""
-            found = config_of(name, _configs_root(cfg.path))
+            root = configs_folder(cfg.path) if cfg.path else None
+            found = config_of(name, Path(root)) if root else None
             if found is not None:
                 retired = found.parent.name == "experiments"
                 hint = (f"; {'it is no longer shipped: ' if retired else ''}train {found} with "
@@ -329,18 +332,14 @@ def require_models(cfg: Config, weights_dir: str | None = None, init: bool = Tru
             raise zoo.ZooError(f"{field_name} model {name!r} is not installed{hint}") from None
 
 
-def config_of(name: str, root):
+def config_of(name: str, root: Path) -> Path | None:
     """The config file under ``root`` (a ``configs`` folder) that trains model ``name`` (its
     ``name``, or a joint config's ``pre``/``post`` name): a top-level one before one in a
     subfolder such as ``experiments``; None if there is none."""
-    import json as _json
-
-    if root is None:
-        return None
     for path in sorted(root.rglob("*.json"), key=lambda p: (len(p.relative_to(root).parts), str(p))):
         try:
             with open(path) as f:
-                raw = _json.load(f)
+                raw = json.load(f)
         except (OSError, ValueError):
             continue
         if not isinstance(raw, dict):
@@ -348,18 +347,6 @@ def config_of(name: str, root):
         names = {raw.get("name")} | {raw[k].get("name") for k in ("pre", "post") if isinstance(raw.get(k), dict)}
         if name in names:
             return path
-    return None
-
-
-def _configs_root(path: str | None):
-    """The ``configs`` folder a config file lives in (or under), if any."""
-    from pathlib import Path
-
-    if not path:
-        return None
-    for parent in Path(path).resolve().parents:
-        if parent.name == "configs":
-            return parent
     return None
 
 
