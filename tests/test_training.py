@@ -627,6 +627,38 @@ def test_build_patches_is_deterministic_and_honours_max_images(image_folder) -> 
     assert many.meta["train_images"] == 4
 
 
+def test_cache_keys_of_sequential_draws_are_those_made_before_per_image_rng() -> None:
+    # the value the code before data.per_image_rng gave this config: old caches stay hits
+    cfg = replace(data_config(Path("/nonexistent/images")), train=TrainConfig(seed=0))
+    assert tdata.cache_key(cfg) == "228d105499c337e9"
+    per_image = replace(cfg, data=replace(cfg.data, per_image_rng=True))
+    assert tdata.cache_key(per_image) != tdata.cache_key(cfg)
+
+
+@pytest.fixture(scope="module")
+def twelve_images(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("train-images-12")
+    write_folder(root, [96] * 12)
+    return root
+
+
+@pytest.mark.parametrize("per_image_rng", [False, True])
+def test_patches_do_not_depend_on_the_number_of_processes(twelve_images: Path, per_image_rng: bool) -> None:
+    # 8 training and 4 validation images x 2 rates: enough jobs for two spawned processes
+    cfg = data_config(twelve_images, per_image_rng=per_image_rng)
+    one, two = build_patches(cfg, workers=1), build_patches(cfg, workers=2)
+    for field in ("inputs", "targets", "qualities"):
+        assert np.array_equal(getattr(one, field), getattr(two, field))
+    assert len(one.val_inputs) == len(two.val_inputs) == 4 * 2
+    for a, b in zip(one.val_inputs + one.val_targets, two.val_inputs + two.val_targets):
+        assert np.array_equal(a, b)
+    assert one.meta == two.meta and one.meta["train_images"] == 8 and len(one) == 8 * 2 * 3
+    if per_image_rng:  # each image's own generator: other crops and positions than the shared one
+        seq = build_patches(replace(cfg, data=replace(cfg.data, per_image_rng=False)), workers=1)
+        assert not np.array_equal(seq.inputs, one.inputs)
+        assert np.array_equal(seq.val_inputs[0], one.val_inputs[0])  # validation is the same either way
+
+
 def test_build_patches_with_unreachable_targets(image_folder) -> None:
     root, _ = image_folder
     with pytest.raises(ValueError, match="no training pairs"):

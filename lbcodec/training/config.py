@@ -40,6 +40,11 @@ class DataConfig:
     #: crops, rates, image subsets), each cached on its own and joined to the one of
     #: ``train.seed``. Validation stays that of ``train.seed`` (it does not depend on the seed).
     extra_seeds: list[int] = field(default_factory=list)
+    #: draw each training image's crop, rates and patch positions from its own generator
+    #: (seeded by ``train.seed`` and the image's index), so the images are coded in parallel
+    #: (one process per core; the patches do not depend on the number of processes). Off: the
+    #: one sequential generator of the caches made before it existed, whose keys stay valid.
+    per_image_rng: bool = False
 
     def __post_init__(self) -> None:
         from ..codecs.base import TUNES

@@ -102,6 +102,8 @@ def cache_key(cfg: Config) -> str:
     if data.get("tune") == "psnr":  # the default: keys from before the field existed stay valid
         data.pop("tune")
     data.pop("extra_seeds", None)  # each seed's patch set has its own key (see get_patches)
+    if not data.get("per_image_rng"):  # off: keys from before the field existed stay valid
+        data.pop("per_image_rng", None)
     d = {"data": data, "codec": cfg.codec, "method": cfg.method, "scale": cfg.scale, "v": 1}
     if cfg.train.seed:  # the seed picks crops, rates and patch positions (seed 0 keeps its old keys)
         d["seed"] = cfg.train.seed
@@ -114,42 +116,88 @@ def cache_key(cfg: Config) -> str:
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def build_patches(cfg: Config, progress: Callable[[int, int], None] | None = None) -> PatchSet:
+def _image_pairs(img: np.ndarray, cfg: Config, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """One training image's (input, target, quality) patches: crop, rates and positions from ``rng``."""
     d = cfg.data
+    img = crop(img, d.max_side, rng)
+    out_pairs = []
+    for bpp in rng.choice(d.bpps, size=min(d.bpps_per_image, len(d.bpps)), replace=False):
+        out = degrade(img, cfg, float(bpp))
+        if out is None:
+            continue
+        dec, q = out
+        h, w = img.shape[:2]
+        if h < d.patch or w < d.patch:
+            continue
+        for _ in range(d.patches_per_pair):
+            y, x = int(rng.integers(0, h - d.patch + 1)), int(rng.integers(0, w - d.patch + 1))
+            out_pairs.append((dec[y : y + d.patch, x : x + d.patch], img[y : y + d.patch, x : x + d.patch], q))
+    return out_pairs
+
+
+def _image_pairs_job(job: tuple[str, Config, int]) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    path, cfg, index = job
+    return _image_pairs(load_rgb(path), cfg, np.random.default_rng([cfg.train.seed, index]))
+
+
+def _degrade_job(job: tuple[np.ndarray, Config, float]) -> tuple[np.ndarray, float] | None:
+    return degrade(*job)
+
+
+def _pool_map(fn, jobs: list, workers: int):
+    """``map(fn, jobs)`` in order, over ``workers`` spawned processes when there is enough work.
+
+    A spawned process costs about a second to start, so a few jobs run here."""
+    if workers <= 1 or len(jobs) < 4 * workers:
+        yield from map(fn, jobs)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as ex:
+        yield from ex.map(fn, jobs)
+
+
+def default_workers() -> int:
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def build_patches(cfg: Config, progress: Callable[[int, int], None] | None = None,
+                  workers: int | None = None) -> PatchSet:
+    """Code the training and validation images through the real codec and cut aligned patches.
+
+    Validation images are always coded in parallel (``workers`` processes; their crops are drawn
+    first, so the result is the same); training images only with ``data.per_image_rng``.
+    """
+    d = cfg.data
+    workers = default_workers() if workers is None else workers
     rng = np.random.default_rng(cfg.train.seed)
     train, val = split(list_images(d.roots), d.holdout_every)
     if d.max_images:
         train = [train[i] for i in sorted(rng.choice(len(train), min(d.max_images, len(train)), replace=False))]
     ins, tgs, qs = [], [], []
     total = len(train) + len(val)
-    for i, path in enumerate(train):
-        img = crop(load_rgb(path), d.max_side, rng)
-        for bpp in rng.choice(d.bpps, size=min(d.bpps_per_image, len(d.bpps)), replace=False):
-            out = degrade(img, cfg, float(bpp))
-            if out is None:
-                continue
-            dec, q = out
-            h, w = img.shape[:2]
-            if h < d.patch or w < d.patch:
-                continue
-            for _ in range(d.patches_per_pair):
-                y, x = int(rng.integers(0, h - d.patch + 1)), int(rng.integers(0, w - d.patch + 1))
-                ins.append(dec[y : y + d.patch, x : x + d.patch])
-                tgs.append(img[y : y + d.patch, x : x + d.patch])
-                qs.append(q)
+    if d.per_image_rng:
+        per_image = _pool_map(_image_pairs_job, [(p, cfg, i) for i, p in enumerate(train)], workers)
+    else:  # one generator through every image, in order: the caches made before per_image_rng
+        per_image = (_image_pairs(load_rgb(p), cfg, rng) for p in train)
+    for i, pairs in enumerate(per_image):
+        for a, b, q in pairs:
+            ins.append(a)
+            tgs.append(b)
+            qs.append(q)
         if progress:
             progress(i + 1, total)
-    vin, vtg = [], []
     vrng = np.random.default_rng(12345)
-    for j, path in enumerate(val):
-        img = crop(load_rgb(path), d.val_crop, vrng)
-        for bpp in d.val_bpps:
-            out = degrade(img, cfg, bpp)
-            if out is not None:
-                vin.append(out[0])
-                vtg.append(img)
-        if progress:
-            progress(len(train) + j + 1, total)
+    vimgs = [crop(load_rgb(path), d.val_crop, vrng) for path in val]
+    jobs = [(img, cfg, float(bpp)) for img in vimgs for bpp in d.val_bpps]
+    vin, vtg = [], []
+    for k, out in enumerate(_pool_map(_degrade_job, jobs, workers)):
+        if out is not None:
+            vin.append(out[0])
+            vtg.append(jobs[k][0])
+        if progress and (k + 1) % len(d.val_bpps) == 0:
+            progress(len(train) + (k + 1) // len(d.val_bpps), total)
     if not ins:
         raise ValueError("no training pairs: every target was unreachable")
     meta = {"train_images": len(train), "val_images": len(val), "roots": d.roots, "pairs": len(ins) // d.patches_per_pair}
