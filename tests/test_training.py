@@ -657,6 +657,65 @@ def test_patches_do_not_depend_on_the_number_of_processes(twelve_images: Path, p
         seq = build_patches(replace(cfg, data=replace(cfg.data, per_image_rng=False)), workers=1)
         assert not np.array_equal(seq.inputs, one.inputs)
         assert np.array_equal(seq.val_inputs[0], one.val_inputs[0])  # validation is the same either way
+        # train.seed feeds every image's generator (extra_seeds would repeat patches otherwise)
+        other = build_patches(replace(cfg, train=replace(cfg.train, seed=7)), workers=1)
+        assert not np.array_equal(other.inputs, one.inputs)
+
+
+def _patches_as_before_per_image_rng(cfg: Config) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """build_patches as it was before per_image_rng and parallel validation (a reference copy)."""
+    d = cfg.data
+    rng = np.random.default_rng(cfg.train.seed)
+    train, val = tdata.split(tdata.list_images(d.roots), d.holdout_every)
+    if d.max_images:
+        train = [train[i] for i in sorted(rng.choice(len(train), min(d.max_images, len(train)), replace=False))]
+    ins, qs = [], []
+    for path in train:
+        img = tdata.crop(tdata.load_rgb(path), d.max_side, rng)
+        for bpp in rng.choice(d.bpps, size=min(d.bpps_per_image, len(d.bpps)), replace=False):
+            out = tdata.degrade(img, cfg, float(bpp))
+            if out is None:
+                continue
+            dec, q = out
+            h, w = img.shape[:2]
+            for _ in range(d.patches_per_pair):
+                y, x = int(rng.integers(0, h - d.patch + 1)), int(rng.integers(0, w - d.patch + 1))
+                ins.append(dec[y : y + d.patch, x : x + d.patch])
+                qs.append(q)
+    vin = []
+    vrng = np.random.default_rng(12345)
+    for path in val:
+        img = tdata.crop(tdata.load_rgb(path), d.val_crop, vrng)
+        for bpp in d.val_bpps:
+            out = tdata.degrade(img, cfg, bpp)
+            if out is not None:
+                vin.append(out[0])
+    return np.stack(ins), np.asarray(qs, np.float32), vin
+
+
+def test_sequential_draws_cut_the_patches_they_cut_before(twelve_images: Path) -> None:
+    cfg = data_config(twelve_images, max_images=6, bpps=[0.5, 1.0, 2.0])
+    ins, qs, vin = _patches_as_before_per_image_rng(cfg)
+    new = build_patches(cfg, workers=2)  # validation over two processes
+    assert np.array_equal(new.inputs, ins) and np.array_equal(new.qualities, qs)
+    assert len(new.val_inputs) == len(vin) and all(np.array_equal(a, b) for a, b in zip(new.val_inputs, vin))
+
+
+def test_an_error_in_the_caller_shuts_the_coding_processes_down(twelve_images: Path) -> None:
+    import multiprocessing
+
+    def stop(done: int, total: int) -> None:
+        raise RuntimeError("stopped by the caller")
+
+    with pytest.raises(RuntimeError, match="stopped by the caller") as info:
+        build_patches(data_config(twelve_images, per_image_rng=True), progress=stop, workers=2)
+    # shut down by build_patches itself, while the traceback (and its frames) is still alive
+    assert multiprocessing.active_children() == [], info.traceback[-1]
+
+
+def test_per_image_rng_must_be_a_bool() -> None:
+    with pytest.raises(ValueError, match="per_image_rng"):
+        DataConfig(roots=["x"], per_image_rng="false")
 
 
 def test_build_patches_with_unreachable_targets(image_folder) -> None:

@@ -55,6 +55,8 @@ class DataConfig:
             isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in self.extra_seeds
         ):
             raise ValueError(f"data.extra_seeds must be a list of non-negative integers, got {self.extra_seeds!r}")
+        if not isinstance(self.per_image_rng, bool):
+            raise ValueError(f"data.per_image_rng must be true or false, got {self.per_image_rng!r}")
 
 
 @dataclass(frozen=True)

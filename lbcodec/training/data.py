@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -144,18 +145,36 @@ def _degrade_job(job: tuple[np.ndarray, Config, float]) -> tuple[np.ndarray, flo
     return degrade(*job)
 
 
+def _init_worker(threads: int) -> None:
+    """A spawned coding process: the codec libraries and torch use ``threads`` threads each."""
+    from ..codecs.base import set_threads
+
+    set_threads(threads)
+    os.environ["OMP_NUM_THREADS"] = str(threads)  # read when torch is first imported (pre-filters)
+
+
 def _pool_map(fn, jobs: list, workers: int):
     """``map(fn, jobs)`` in order, over ``workers`` spawned processes when there is enough work.
 
-    A spawned process costs about a second to start, so a few jobs run here."""
+    A spawned process costs about a second to start, so a few jobs run here. The cores are
+    shared out (each process gets ``cores // workers`` codec threads); when the caller stops
+    early (an exception, or ``close()``), the jobs not started are cancelled.
+    """
     if workers <= 1 or len(jobs) < 4 * workers:
         yield from map(fn, jobs)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as ex:
+    from ..codecs.base import get_threads
+
+    threads = get_threads() or max(1, (os.cpu_count() or 1) // workers)
+    ex = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_init_worker, initargs=(threads,))
+    try:
         yield from ex.map(fn, jobs)
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
 
 
 def default_workers() -> int:
@@ -181,23 +200,25 @@ def build_patches(cfg: Config, progress: Callable[[int, int], None] | None = Non
         per_image = _pool_map(_image_pairs_job, [(p, cfg, i) for i, p in enumerate(train)], workers)
     else:  # one generator through every image, in order: the caches made before per_image_rng
         per_image = (_image_pairs(load_rgb(p), cfg, rng) for p in train)
-    for i, pairs in enumerate(per_image):
-        for a, b, q in pairs:
-            ins.append(a)
-            tgs.append(b)
-            qs.append(q)
-        if progress:
-            progress(i + 1, total)
+    with closing(per_image):
+        for i, pairs in enumerate(per_image):
+            for a, b, q in pairs:
+                ins.append(a)
+                tgs.append(b)
+                qs.append(q)
+            if progress:
+                progress(i + 1, total)
     vrng = np.random.default_rng(12345)
     vimgs = [crop(load_rgb(path), d.val_crop, vrng) for path in val]
     jobs = [(img, cfg, float(bpp)) for img in vimgs for bpp in d.val_bpps]
     vin, vtg = [], []
-    for k, out in enumerate(_pool_map(_degrade_job, jobs, workers)):
-        if out is not None:
-            vin.append(out[0])
-            vtg.append(jobs[k][0])
-        if progress and (k + 1) % len(d.val_bpps) == 0:
-            progress(len(train) + (k + 1) // len(d.val_bpps), total)
+    with closing(_pool_map(_degrade_job, jobs, workers)) as outs:
+        for k, out in enumerate(outs):
+            if out is not None:
+                vin.append(out[0])
+                vtg.append(jobs[k][0])
+            if progress and (k + 1) % len(d.val_bpps) == 0:
+                progress(len(train) + (k + 1) // len(d.val_bpps), total)
     if not ins:
         raise ValueError("no training pairs: every target was unreachable")
     meta = {"train_images": len(train), "val_images": len(val), "roots": d.roots, "pairs": len(ins) // d.patches_per_pair}
