@@ -145,19 +145,11 @@ def _degrade_job(job: tuple[np.ndarray, Config, float]) -> tuple[np.ndarray, flo
     return degrade(*job)
 
 
-def _init_worker(threads: int) -> None:
-    """A spawned coding process: the codec libraries and torch use ``threads`` threads each."""
-    from ..codecs.base import set_threads
-
-    set_threads(threads)
-    os.environ["OMP_NUM_THREADS"] = str(threads)  # read when torch is first imported (pre-filters)
-
-
 def _pool_map(fn, jobs: list, workers: int):
     """``map(fn, jobs)`` in order, over ``workers`` spawned processes when there is enough work.
 
     A spawned process costs about a second to start, so a few jobs run here. The cores are
-    shared out (each process gets ``cores // workers`` codec threads); when the caller stops
+    shared out as in batch mode (:func:`lbcodec.batch.limit_threads`); when the caller stops
     early (an exception, or ``close()``), the jobs not started are cancelled.
     """
     if workers <= 1 or len(jobs) < 4 * workers:
@@ -166,11 +158,12 @@ def _pool_map(fn, jobs: list, workers: int):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    from ..batch import limit_threads, threads_per_worker
     from ..codecs.base import get_threads
 
-    threads = get_threads() or max(1, (os.cpu_count() or 1) // workers)
+    threads = get_threads() or threads_per_worker(workers)
     ex = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_init_worker, initargs=(threads,))
+                             initializer=limit_threads, initargs=(threads,))
     try:
         yield from ex.map(fn, jobs)
     finally:
@@ -178,7 +171,9 @@ def _pool_map(fn, jobs: list, workers: int):
 
 
 def default_workers() -> int:
-    return max(1, min(8, os.cpu_count() or 1))
+    from ..batch import available_cores
+
+    return min(8, available_cores())
 
 
 def build_patches(cfg: Config, progress: Callable[[int, int], None] | None = None,
