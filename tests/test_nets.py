@@ -191,3 +191,36 @@ def test_shufflecnn_starts_as_identity_after_he_init() -> None:
     x = torch.rand(2, 3, 17, 20)
     with torch.no_grad():
         assert torch.equal(net(x), x)
+
+
+@pytest.mark.parametrize(("width", "n_blocks"), [(8, 2), (16, 5), (24, 3)])
+def test_grown_attention_net_computes_what_the_small_one_does(width: int, n_blocks: int) -> None:
+    torch.manual_seed(0)
+    small = nets.build("attention", in_channels=3, width=8, n_blocks=2, reduction=4)
+    for p in small.parameters():  # far from torch's init, so a wrong copy or split shows
+        p.data.normal_(0, 0.2)
+    grown = nets.grow_state_dict("attention", small.state_dict(), dict(width=width, n_blocks=n_blocks, reduction=4))
+    big = nets.from_state_dict("attention", grown)
+    assert (big.config["width"], big.config["n_blocks"]) == (width, n_blocks)
+    x = torch.rand(2, 3, 19, 23)
+    with torch.no_grad():
+        want, got = small(x), big(x)
+    assert (want - x).abs().max() > 0.1  # the small net does something
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+    if width > 8:  # copies of a channel read their inputs with different weights, so they can learn apart
+        w = grown["blocks.0.body.0.weight"][:8]  # output rows 0..7 copy the small net's rows
+        assert not torch.equal(w[:, :8], w[:, 8:16])
+        torch.testing.assert_close(w[:, :8] + w[:, 8:16] + (w[:, 16:24] if width == 24 else 0),
+                                   small.state_dict()["blocks.0.body.0.weight"], atol=1e-6, rtol=0)
+
+
+def test_grow_refuses_what_is_no_growth() -> None:
+    sd = nets.build("attention", width=8, n_blocks=2, reduction=4).state_dict()
+    with pytest.raises(ValueError, match="multiple of width 8"):
+        nets.grow_state_dict("attention", sd, dict(width=12, n_blocks=2))
+    with pytest.raises(ValueError, match=">= 2 blocks"):
+        nets.grow_state_dict("attention", sd, dict(width=16, n_blocks=1))
+    with pytest.raises(ValueError, match="keeps reduction 4"):
+        nets.grow_state_dict("attention", sd, dict(width=16, n_blocks=2, reduction=8))
+    with pytest.raises(ValueError, match="reccnn networks cannot be grown"):
+        nets.grow_state_dict("reccnn", nets.build("reccnn", width=8, depth=3).state_dict(), dict(width=16))

@@ -404,6 +404,34 @@ def test_train_starts_from_a_published_model(tmp_path: Path, patchset: PatchSet,
     assert not all(torch.allclose(fresh[k], v, atol=1e-6) for k, v in start.state_dict().items())
 
 
+def test_train_grows_a_published_smaller_net(tmp_path: Path, patchset: PatchSet, wdir: Path) -> None:
+    cfg = tiny_config(tmp_path, steps=1, val_every=1, lr=1e-12, lr_final=1e-12)
+    small_cfg = {"in_channels": 3, "width": 4, "n_blocks": 1, "reduction": 2}
+    torch.manual_seed(7)
+    small = nets.build("attention", **small_cfg)
+    for p in small.parameters():
+        p.data.normal_(0, 0.2)
+    zoo.publish("attention-start", "attention", small.state_dict(), cfg.slot, {"data": "test"}, 9, config=small_cfg)
+    grown = replace(cfg, arch="attention", arch_config={**small_cfg, "width": 8, "n_blocks": 3},
+                    init_from="attention-start", grow=True)
+    _, best = train(grown, patchset, str(tmp_path / "run"), device="cpu")
+    big = nets.from_state_dict("attention", best).eval()
+    x = torch.rand(1, 3, 12, 12)
+    with torch.no_grad():  # a 1e-12 learning rate: still (almost) the small net's function
+        torch.testing.assert_close(big(x), small.eval()(x), atol=1e-4, rtol=0)
+    with pytest.raises(RuntimeError, match="size mismatch"):  # without grow the shapes must match
+        train(replace(grown, grow=False), patchset, str(tmp_path / "run2"), device="cpu")
+
+
+def test_config_grow_is_a_bool_and_needs_init_from(tmp_path: Path) -> None:
+    raw = {**tiny_config(tmp_path).to_dict(), "init_from": "x", "grow": True}
+    assert load_config(_write_json(tmp_path / "a.json", raw)).grow is True
+    with pytest.raises(ValueError, match="grow must be true or false"):
+        load_config(_write_json(tmp_path / "b.json", {**raw, "grow": "yes"}))
+    with pytest.raises(ValueError, match="grow needs init_from"):
+        load_config(_write_json(tmp_path / "c.json", {**raw, "init_from": None}))
+
+
 def test_require_models_names_the_config_of_a_model_no_longer_shipped(tmp_path: Path, wdir: Path) -> None:
     from lbcodec.training.trainer import require_models
 

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from .arcnn import ARCNN
-from .attention import AttentionNet
+from .attention import AttentionNet, grow_state_dict as _grow_attention
 from .comcnn import ComCNN
 from .jpegnet import JPEGNet
 from .modifynet import ModifyNet
@@ -43,6 +43,7 @@ __all__ = [
     "from_state_dict",
     "fuse_bn",
     "get_class",
+    "grow_state_dict",
     "register",
 ]
 
@@ -96,6 +97,25 @@ def get_class(name: str) -> type[nn.Module]:
 def build(name: str, **config: Any) -> nn.Module:
     """Build a freshly initialised network: ``build("arcnn", in_channels=1)``."""
     return get_class(name)(**config)
+
+
+#: networks whose trained weights can seed a larger net of the same family (Net2Net growth)
+_GROWERS: dict[str, Callable[..., dict[str, torch.Tensor]]] = {"attention": _grow_attention}
+
+
+def grow_state_dict(
+    name: str, state_dict: Mapping[str, torch.Tensor], config: Mapping[str, Any], seed: int = 0
+) -> dict[str, torch.Tensor]:
+    """Weights for network ``name`` built with ``config`` that compute what the smaller
+    ``state_dict`` computes (see :func:`lbcodec.nets.attention.grow_state_dict`).
+
+    Raises:
+        ValueError: ``name`` cannot be grown, or ``config`` is no growth of ``state_dict``'s net.
+    """
+    if name not in _GROWERS:
+        raise ValueError(f"{name} networks cannot be grown; growable: {', '.join(sorted(_GROWERS))}")
+    keys = ("width", "n_blocks", "reduction", "sa_kernel")
+    return _GROWERS[name](state_dict, seed=seed, **{k: config[k] for k in keys if k in config})
 
 
 def _plain(value: Any) -> Any:

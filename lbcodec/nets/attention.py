@@ -129,3 +129,77 @@ class AttentionNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.tail(self.blocks(self.head(x)))
+
+
+def grow_state_dict(
+    sd: Mapping[str, Tensor],
+    width: int,
+    n_blocks: int,
+    reduction: int | None = None,
+    sa_kernel: int | None = None,
+    noise: float = 0.1,
+    seed: int = 0,
+) -> dict[str, Tensor]:
+    """Weights of a wider and deeper :class:`AttentionNet` that computes what ``sd``'s net computes.
+
+    Net2Net-style growth, to start a larger net from a trained small one: every feature
+    channel c of the small net is copied ``width / w0`` times (CA's hidden channels likewise,
+    the reduction staying the same); a layer reading copied channels splits each weight among
+    the copies with fractions that sum to 1 but differ by up to ``noise`` / copies, so the
+    output is unchanged and the copies can still learn different things. The new blocks are
+    identities (their second conv is zero, so ``x + SA(CA(0)) = x``), spread evenly between
+    the old ones. SA reads the mean and max over channels, which equal copies leave unchanged
+    only when every channel has the same number of copies: ``width`` must be a multiple of the
+    small width.
+
+    ``reduction`` and ``sa_kernel``, when given, must be the small net's.
+
+    Raises:
+        ValueError: if ``width`` is not a multiple of the small width, ``n_blocks`` is
+            smaller than the small net's, or ``reduction`` / ``sa_kernel`` differ from its.
+    """
+    small = AttentionNet.config_from_state_dict(sd)
+    w0, b0 = small["width"], small["n_blocks"]
+    if width % w0 or n_blocks < b0:
+        raise ValueError(f"can grow {b0} x {w0} only to a multiple of width {w0} and >= {b0} blocks, "
+                         f"not {n_blocks} x {width}")
+    red, sak = small.get("reduction", 8), small.get("sa_kernel", 7)
+    for key, want, have in (("reduction", reduction, red), ("sa_kernel", sa_kernel, sak)):
+        if want is not None and want != have:
+            raise ValueError(f"growing keeps {key} {have}, not {want}")
+    big = AttentionNet(small["in_channels"], width, n_blocks, red, sak)
+    out = {k: v.detach().clone() for k, v in big.state_dict().items()}
+    gen = torch.Generator().manual_seed(seed)
+    feat = torch.arange(width) % w0  # big channel j copies small channel feat[j]
+    hid = torch.arange(width // red) % (w0 // red)
+
+    def split(w: Tensor, src: Tensor) -> Tensor:
+        """Input channels (dim 1) of ``w`` copied as ``src`` says, each weight split among its copies."""
+        copies = src.numel() // (int(src.max()) + 1)  # src is arange(n) % originals
+        frac = torch.rand(w.shape[0], src.numel(), *w.shape[2:], generator=gen, dtype=w.dtype) - 0.5
+        # fractions 1/copies + r with the r of each original channel's copies summing to 0
+        r = frac.view(w.shape[0], copies, -1, *w.shape[2:])
+        r = (r - r.mean(1, keepdim=True)).view_as(frac) * (2 * noise / copies)
+        return w[:, src] * (1.0 / copies + r)
+
+    def widen(prefix: str, w_src: Tensor, b_src: Tensor, rows: Tensor | None, cols: Tensor | None) -> None:
+        w = w_src if rows is None else w_src[rows]
+        out[f"{prefix}.weight"] = split(w, cols) if cols is not None else w.clone()
+        out[f"{prefix}.bias"] = (b_src if rows is None else b_src[rows]).clone()
+
+    widen("head", sd["head.weight"], sd["head.bias"], feat, None)
+    widen("tail", sd["tail.weight"], sd["tail.bias"], None, feat)
+    # the old blocks at evenly spread positions, identities between them
+    places = [round(i * n_blocks / b0) for i in range(b0)] if b0 else []
+    for i, j in enumerate(places):
+        src, dst = f"blocks.{i}", f"blocks.{j}"
+        for conv in ("body.0", "body.2"):
+            widen(f"{dst}.{conv}", sd[f"{src}.{conv}.weight"], sd[f"{src}.{conv}.bias"], feat, feat)
+        widen(f"{dst}.ca.fc.1", sd[f"{src}.ca.fc.1.weight"], sd[f"{src}.ca.fc.1.bias"], hid, feat)
+        widen(f"{dst}.ca.fc.3", sd[f"{src}.ca.fc.3.weight"], sd[f"{src}.ca.fc.3.bias"], feat, hid)
+        out[f"{dst}.sa.conv.weight"] = sd[f"{src}.sa.conv.weight"].clone()
+        out[f"{dst}.sa.conv.bias"] = sd[f"{src}.sa.conv.bias"].clone()
+    for j in set(range(n_blocks)) - set(places):
+        out[f"blocks.{j}.body.2.weight"].zero_()
+        out[f"blocks.{j}.body.2.bias"].zero_()
+    return out

@@ -86,6 +86,8 @@ class Config:
     data: DataConfig
     train: TrainConfig
     init_from: str | None = None  # a published model to start from (easy-to-hard transfer)
+    # init_from is a smaller net of the same family: grow its weights to arch_config (Net2Net)
+    grow: bool = False
     # published models of the same slot validated on the same images; publishing needs a higher gain
     compare_with: list[str] = field(default_factory=list)
     path: str = ""
@@ -149,6 +151,15 @@ def _names(value: Any, key: str) -> list[str]:
     return list(value)
 
 
+def _grow(raw: dict) -> bool:
+    grow = raw.get("grow", False)
+    if not isinstance(grow, bool):
+        raise ValueError(f"grow must be true or false, got {grow!r}")
+    if grow and not raw.get("init_from"):
+        raise ValueError("grow needs init_from: the smaller model to grow")
+    return grow
+
+
 def load_config(path: str) -> Config:
     """Read a JSON config; relative data roots are resolved by :func:`config_base`."""
     with open(path) as f:
@@ -163,6 +174,7 @@ def load_config(path: str) -> Config:
         data=DataConfig(**data),
         train=TrainConfig(**raw.get("train", {})),
         init_from=raw.get("init_from"),
+        grow=_grow(raw),
         compare_with=_names(raw.get("compare_with", []), "compare_with"),
         path=os.path.abspath(path),
     )

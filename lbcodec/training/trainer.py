@@ -179,7 +179,10 @@ def train(
     if tc.init is not None:
         he_init(net, tc.init)
     if cfg.init_from:
-        net.load_state_dict(zoo.load_state_dict(cfg.init_from), strict=True)
+        sd = zoo.load_state_dict(cfg.init_from)
+        if cfg.grow:
+            sd = nets.grow_state_dict(cfg.arch, sd, cfg.arch_config, seed=tc.seed)
+        net.load_state_dict(sd, strict=True)
     opt = torch.optim.Adam(net.parameters(), lr=tc.lr)
     loss_fn = _loss_fn(tc.loss, tc.msssim_weight)
     os.makedirs(run_dir, exist_ok=True)
@@ -421,6 +424,7 @@ def publish_result(cfg: Config, result: TrainResult, best_state: dict, ps: Patch
         "device": result.trained_on,
         "time_s": round(result.seconds, 1),
         "init_from": cfg.init_from,
+        **({"grown": "Net2Net growth of init_from to this size (lbcodec.nets.grow_state_dict)"} if cfg.grow else {}),
         "init": tc.init,
         "validation": {
             "metric": "psnr_gain_db",
