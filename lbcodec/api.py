@@ -10,6 +10,7 @@ Array contract: ``pixels`` uint8 ``(H, W, C)``, C = 1 or 3; ``alpha`` uint8
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -81,11 +82,15 @@ def encode_image(
         raise InputError(f"alpha plane shape {alpha.shape} does not match the image {h}x{w}")
     if sum(x is not None for x in (bpp, quality, size)) != 1:
         raise ValueError("give exactly one of bpp, quality or size")
+    for opt, value in (("bpp", bpp), ("quality", quality)):
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"{opt} must be a finite number, got {value}")
     if scale is not None and method not in RESIZING_METHODS and scale != 1:
         raise ValueError(f"method {method!r} does not resize: scale must be 1, got {scale}")
     scale = default_scale(method) if scale is None else scale
     coder = get_codec(codec)
     notes: list[str] = []
+    filters.check_post_name(post)  # a misspelt --post fails before the (possibly slow) pre-filter
 
     compact, method = filters.prefilter(method, pixels, scale, codec, notes)
     if method not in RESIZING_METHODS:
@@ -148,23 +153,39 @@ def decode_image(
     pipe = hdr.pipeline
     coder = get_codec(pipe.codec)
     notes: list[str] = []
-    compact = coder.decode(box.payload, channels=hdr.channels)
     want = compact_size(hdr.width, hdr.height, pipe.scale) if pipe.method in RESIZING_METHODS else (hdr.width, hdr.height)
+    # the inner bitstream's own header must agree with the container's before anything is decoded:
+    # a small header must not hide a huge image (the container's pixel limit bounds the header only)
+    inner = coder.probe_size(box.payload)
+    if inner != want:
+        raise CorruptContainerError(
+            f"corrupt container: the {pipe.codec} bitstream declares {inner[0]}x{inner[1]}, expected {want[0]}x{want[1]}"
+        )
+    alpha = _inflate_alpha(box.alpha, hdr) if hdr.has_alpha else None
+    compact = coder.decode(box.payload, channels=hdr.channels)
     if (compact.shape[1], compact.shape[0]) != want:
         raise CorruptContainerError(
             f"corrupt container: the {pipe.codec} image is {compact.shape[1]}x{compact.shape[0]}, expected {want[0]}x{want[1]}"
         )
     pixels = filters.reconstruct(pipe, compact, (hdr.width, hdr.height), post, notes, ensemble, progress)
-    alpha = None
-    if hdr.has_alpha:
-        try:
-            raw = zlib.decompress(box.alpha)
-        except zlib.error:
-            raise CorruptContainerError("corrupt container: alpha plane cannot be decompressed") from None
-        if len(raw) != hdr.pixels:
-            raise CorruptContainerError("corrupt container: alpha plane has the wrong size")
-        alpha = np.frombuffer(raw, np.uint8).reshape(hdr.height, hdr.width)
+    if pixels.shape != (hdr.height, hdr.width, hdr.channels):  # last line of defence: never a wrong-size image
+        raise CorruptContainerError(
+            f"the decoded image is {pixels.shape[1]}x{pixels.shape[0]}x{pixels.shape[2]}, but the header says "
+            f"{hdr.width}x{hdr.height}x{hdr.channels} (post-filter {post or 'as recorded'})"
+        )
     return DecodeResult(pixels, alpha, hdr, notes)
+
+
+def _inflate_alpha(data: bytes, hdr: ctr.Header) -> np.ndarray:
+    """The zlib alpha plane, inflated no further than one byte past its expected size."""
+    inflater = zlib.decompressobj()
+    try:
+        raw = inflater.decompress(data, hdr.pixels + 1)
+    except zlib.error:
+        raise CorruptContainerError("corrupt container: alpha plane cannot be decompressed") from None
+    if len(raw) != hdr.pixels or not inflater.eof or inflater.unconsumed_tail:
+        raise CorruptContainerError("corrupt container: alpha plane has the wrong size")
+    return np.frombuffer(raw, np.uint8).reshape(hdr.height, hdr.width)
 
 
 def inner_bitstream(data: bytes) -> tuple[bytes, str]:

@@ -1,12 +1,19 @@
 """Safe file output: temporary file in the target folder, fsync, then rename.
 
 No partial file is ever left at the output path, the input is never overwritten,
-and an existing output is replaced only when ``force`` is set.
+and an existing output is replaced only when ``force`` is set. New files get the
+usual permissions (``0o666`` less the umask), like a file a shell redirection makes.
+
+Outputs that are not regular files are honoured rather than replaced: a symbolic
+link is followed (its target is written atomically, the link stays), and an
+existing device, FIFO or socket (``/dev/null``, a named pipe) is opened and
+written directly, since renaming over it would destroy it.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 
 from .errors import OutputError
@@ -21,6 +28,27 @@ def same_file(a: str, b: str) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
+def _resolve(path: str) -> str:
+    """The path that is written for ``path``: a symbolic link's final target, else ``path`` itself."""
+    if not os.path.islink(path):
+        return path
+    try:
+        return os.path.realpath(path, strict=True)
+    except FileNotFoundError:
+        return os.path.realpath(path)  # a dangling link: its (missing) target is created
+    except OSError as exc:
+        raise OutputError(f"cannot follow the link {path!r}: {exc.strerror}") from None
+
+
+def _is_special(path: str) -> bool:
+    """Whether ``path`` exists and is neither a regular file nor a folder (a device, FIFO, socket)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
 def check_output(path: str, force: bool, inputs: tuple[str, ...] = ()) -> None:
     """Raise OutputError when writing ``path`` would clobber an input or an unforced file."""
     if path == "-":
@@ -32,17 +60,38 @@ def check_output(path: str, force: bool, inputs: tuple[str, ...] = ()) -> None:
         raise OutputError(f"output {path!r} is a directory")
     if os.path.exists(path) and not force:
         raise OutputError(f"output {path!r} exists; use --force to replace it")
-    folder = os.path.dirname(os.path.abspath(path))
+    target = _resolve(path)
+    if _is_special(target):
+        return  # written in place: no temporary file, so its folder need not be writable
+    folder = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(folder):
         raise OutputError(f"output folder {folder!r} does not exist")
     if not os.access(folder, os.W_OK):
         raise OutputError(f"output folder {folder!r} is not writable")
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where the system tells it (Linux)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: the only portable way is to set it and put it back
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: str, data: bytes, force: bool = False) -> None:
     """Write ``data`` to ``path`` atomically (see the module docstring)."""
     check_output(path, force)
-    folder = os.path.dirname(os.path.abspath(path))
+    target = _resolve(path)
+    if _is_special(target):
+        _write_in_place(path, target, data)
+        return
+    folder = os.path.dirname(os.path.abspath(target))
     try:
         fd, tmp = tempfile.mkstemp(prefix=".lbcodec-", suffix=".tmp", dir=folder)
     except OSError as exc:
@@ -52,9 +101,10 @@ def write_atomic(path: str, data: bytes, force: bool = False) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        if not force and os.path.exists(path):
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600
+        if not force and os.path.exists(target):
             raise OutputError(f"output {path!r} appeared while writing; use --force to replace it")
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException as exc:
         try:
             os.unlink(tmp)
@@ -63,3 +113,12 @@ def write_atomic(path: str, data: bytes, force: bool = False) -> None:
         if isinstance(exc, OSError):
             raise OutputError(f"cannot write {path!r}: {exc.strerror}") from None
         raise
+
+
+def _write_in_place(path: str, target: str, data: bytes) -> None:
+    """Write into an existing device, FIFO or socket (opening a FIFO waits for its reader)."""
+    try:
+        with open(target, "wb") as f:
+            f.write(data)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path!r}: {exc.strerror}") from None

@@ -84,7 +84,15 @@ def prefilter(method: str, pixels: np.ndarray, scale: int, codec: str, notes: li
         entry = zoo.find_default("pre", method, codec, scale)
         if entry is None:
             method_used = _FALLBACK[method]
-            notes.append(f"no trained {method} model for {codec} is installed: using {method_used} instead")
+            others = sorted({e["slot"].get("scale", 1) for e in zoo.list_models()
+                             if (e["slot"].get("role"), e["slot"].get("method"), e["slot"].get("codec"))
+                             == ("pre", method, codec)})
+            if others and method in RESIZING_METHODS:
+                have = ", ".join(f"x1/{k}" for k in others)
+                notes.append(f"no trained {method} model for {codec} at scale {scale} is installed (there is one "
+                             f"for {have}): using {method_used} instead")
+            else:
+                notes.append(f"no trained {method} model for {codec} is installed: using {method_used} instead")
             return prefilter(method_used, pixels, scale if method_used in RESIZING_METHODS else 1, codec, notes)
         out = _run(_load(entry["name"]), pixels)
         want = compact_size(w, h, scale) if method in RESIZING_METHODS else (w, h)
@@ -98,9 +106,30 @@ def prefilter(method: str, pixels: np.ndarray, scale: int, codec: str, notes: li
     raise InputError(f"unknown method {method!r}")
 
 
+def check_post_name(post: str) -> dict[str, Any] | None:
+    """Check that ``post`` can name a post-filter at all, whatever the slot: ``auto``, ``none``,
+    a network family, or the name of a registry model whose role is ``post``. Returns that
+    model's entry (None for the other forms); InputError otherwise, in one line."""
+    if post in ("auto", "none") or post in POST_NETS:
+        return None
+    try:
+        entry = zoo.get_entry(post)
+    except zoo.ZooError:
+        raise InputError(
+            f"unknown post-filter {post!r}: use auto, none, one of {', '.join(POST_NETS)}, or a model name "
+            "from `lbcodec models`"
+        ) from None
+    role = entry.get("slot", {}).get("role")
+    if role != "post":
+        what = "a pre-filter (role pre)" if role == "pre" else f"of role {role!r}"
+        raise InputError(f"model {post} is {what}, not a post-filter; see `lbcodec models`")
+    return entry
+
+
 def resolve_post(post: str, method: str, codec: str, scale: int, notes: list[str]) -> dict[str, Any] | None:
     """The registry entry that ``post`` (auto, none, a network family or a model name) names for
-    this slot; None means no post-filter (a note says so when a named family has no model)."""
+    this slot; None means no post-filter (a note says so when a named family has no model).
+    InputError for an unknown name or a model that is not a post-filter (:func:`check_post_name`)."""
     if post == "none":
         return None
     if post == "auto":
@@ -113,13 +142,8 @@ def resolve_post(post: str, method: str, codec: str, scale: int, notes: list[str
             notes.append(f"no trained {post} model for {codec} with method {method}: bicubic only")
             return None
         return max(fits, key=lambda e: e.get("provenance", {}).get("validation", {}).get("score") or 0.0)
-    try:
-        entry = zoo.get_entry(post)
-    except zoo.ZooError:
-        raise InputError(
-            f"unknown post-filter {post!r}: use auto, none, one of {', '.join(POST_NETS)}, or a model name "
-            "from `lbcodec models`"
-        ) from None
+    entry = check_post_name(post)
+    assert entry is not None
     slot = entry.get("slot", {})
     if (slot.get("method"), slot.get("codec")) != (method, codec):
         notes.append(f"model {post} was trained for {slot.get('codec')}/{slot.get('method')}, not {codec}/{method}")
@@ -154,7 +178,20 @@ def reconstruct(
         if pipe.post_id == POST_NONE_ID:
             return img
         entry = zoo.entry_by_container_id(pipe.post_id)
-        if entry is None:
+        if entry is not None and entry.get("slot", {}).get("role") != "post":
+            # the id names a pre-filter (files written before encode refused `--post PRE-MODEL`, or an
+            # altered header): never run it after the decoder; the slot's default stands in, as for a
+            # model that is not installed
+            role = entry.get("slot", {}).get("role")
+            default = zoo.find_default("post", pipe.method, pipe.codec, pipe.scale)
+            fallback = f"using {default['name']}, the current default for {pipe.codec}/{pipe.method}" \
+                if default is not None else "bicubic only"
+            notes.append(f"the recorded post-filter #{pipe.post_id} ({entry['name']}) is a {role}-filter, "
+                         f"not a post-filter: {fallback}")
+            if default is None:
+                return img
+            entry = default
+        elif entry is None:
             # a model that is no longer shipped (or not yet): its slot's current default stands in
             entry = zoo.find_default("post", pipe.method, pipe.codec, pipe.scale)
             if entry is None:

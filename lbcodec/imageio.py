@@ -67,11 +67,7 @@ def read_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage
     try:
         im = Image.open(io.BytesIO(data))
         w, h = im.size
-        if w * h > max_pixels:
-            raise InputError(
-                f"image is {w}x{h} = {w * h / 1e6:.0f} megapixels, over the limit of "
-                f"{max_pixels / 1e6:.0f}; raise it with --max-pixels if you have the memory"
-            )
+        check_pixel_limit(w, h, max_pixels)
         im.load()
         im = ImageOps.exif_transpose(im)
     except InputError:
@@ -93,6 +89,23 @@ def read_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage
     return LoadedImage(pixels, alpha, notes)
 
 
+def check_pixel_limit(w: int, h: int, max_pixels: int) -> None:
+    """InputError when a ``w`` x ``h`` image is over ``max_pixels`` (read from a header, before decoding)."""
+    if w * h > max_pixels:
+        raise InputError(
+            f"image is {w}x{h} = {_pixel_count(w * h)}, over the limit of {_pixel_count(max_pixels)}; "
+            "raise it with --max-pixels if you have the memory"
+        )
+
+
+def _pixel_count(n: int) -> str:
+    """``n`` pixels in words: exact, with megapixels beside counts of a million or more."""
+    if n < 1_000_000:
+        return f"{n:,} pixel{'' if n == 1 else 's'}"
+    mp = n / 1e6
+    return f"{n:,} pixels ({mp:,.0f} megapixels)" if mp >= 10 else f"{n:,} pixels ({mp:.1f} megapixels)"
+
+
 def _png_bit_depth(data: bytes) -> int | None:
     if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 24:
         return data[24]
@@ -102,9 +115,11 @@ def _png_bit_depth(data: bytes) -> int | None:
 def _to_arrays(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     mode = im.mode
     if mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit samples (Pillow opens 16-bit PNG, TIFF and PGM as these modes, PGM scaled to
+        # the full 16-bit range): the scale comes from the bit depth, never from the values,
+        # so a dark image stays dark
         a = np.asarray(im, dtype=np.float64)
-        scale = 65535.0 if a.max(initial=0) > 255 else 255.0
-        return np.clip(np.rint(a / scale * 255), 0, 255).astype(np.uint8)[:, :, None], None
+        return np.clip(np.rint(a / 65535.0 * 255), 0, 255).astype(np.uint8)[:, :, None], None
     if mode == "F":
         a = np.asarray(im, dtype=np.float64)
         scale = 1.0 if a.max(initial=0) <= 1.0 else 255.0
@@ -124,9 +139,8 @@ def _to_arrays(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     elif mode not in ("L", "LA", "RGB", "RGBA"):
         im = im.convert("RGBA" if "A" in mode else "RGB")
     a = np.asarray(im)
-    if a.dtype != np.uint8:  # e.g. 16-bit RGB modes of newer Pillow
-        a = (a.astype(np.float64) / (65535.0 if a.max(initial=0) > 255 else 255.0) * 255).round()
-        a = np.clip(a, 0, 255).astype(np.uint8)
+    if a.dtype != np.uint8:  # e.g. 16-bit RGB modes of newer Pillow: scaled by bit depth, as above
+        a = np.clip(np.rint(a.astype(np.float64) / 65535.0 * 255), 0, 255).astype(np.uint8)
     if a.ndim == 2:
         return np.ascontiguousarray(a[:, :, None]), None
     if im.mode == "LA":

@@ -17,6 +17,7 @@ from . import filters
 from .codecs import get_codec
 from .codecs.jpeg import PSNR_CHROMA_TABLE, PSNR_LUMA, STD_CHROMA, STD_LUMA, scale_table
 from .errors import InputError
+from .imageio import DEFAULT_MAX_PIXELS, check_pixel_limit
 
 # zigzag index -> natural index
 _ZIGZAG = np.array([
@@ -114,16 +115,36 @@ class RestoreResult:
     quality: int | None
     bpp: float
     notes: list[str] = field(default_factory=list)
+    #: the file's alpha plane (uint8 HxW), passed through unchanged; None when it has none
+    alpha: np.ndarray | None = None
 
 
 def restore_image(data: bytes, post: str = "auto", ensemble: bool = False,
-                  progress: Callable[[float], None] | None = None) -> RestoreResult:
-    """Decode a plain standard-codec file and run the restoration network for its codec."""
+                  progress: Callable[[float], None] | None = None,
+                  max_pixels: int = DEFAULT_MAX_PIXELS) -> RestoreResult:
+    """Decode a plain standard-codec file and run the restoration network for its codec.
+
+    As ``encode`` reads images: files over ``max_pixels`` are refused from their header before
+    decoding, the EXIF orientation is applied, and an alpha channel is kept (the network restores
+    the colour; alpha passes through unchanged; a fully opaque one is dropped with a note).
+    """
     codec = sniff_codec(data)
+    coder = get_codec(codec)
     notes: list[str] = []
-    pixels = get_codec(codec).decode(data)
+    w, h = coder.probe_size(data)
+    check_pixel_limit(w, h, max_pixels)
+    filters.check_post_name(post)  # a bad --post fails before the decode
+    pixels, alpha = coder.decode_with_alpha(data)
     h, w = pixels.shape[:2]
     bpp = len(data) * 8 / (w * h)
+    orientation = exif_orientation(codec, data)
+    if orientation != 1:
+        pixels = orient(pixels, orientation)
+        alpha = None if alpha is None else orient(alpha, orientation)
+        notes.append(f"applied the EXIF orientation ({orientation})")
+    if alpha is not None and bool((alpha == 255).all()):
+        notes.append("alpha channel is fully opaque: dropped")
+        alpha = None
     found = jpeg_tables_family(data) if codec == "jpeg" else None
     quality = found[1] if found else None
     if codec == "jpeg":
@@ -135,8 +156,63 @@ def restore_image(data: bytes, post: str = "auto", ensemble: bool = False,
     if entry is None:
         if post == "auto":
             notes.append(f"no trained restoration model for {codec} is installed: output is the plain decode")
-        return RestoreResult(pixels, codec, None, quality, bpp, notes)
-    return RestoreResult(filters.apply_post(entry, pixels, ensemble, progress), codec, entry["name"], quality, bpp, notes)
+        return RestoreResult(pixels, codec, None, quality, bpp, notes, alpha)
+    restored = filters.apply_post(entry, pixels, ensemble, progress)
+    return RestoreResult(restored, codec, entry["name"], quality, bpp, notes, alpha)
 
 
-__all__ = ["RestoreResult", "jpeg_quality", "jpeg_tables_family", "restore_image", "sniff_codec"]
+#: EXIF orientation -> the same transpose as Pillow's ImageOps.exif_transpose, on (H, W[, C]) arrays
+_ORIENT = {
+    2: lambda a: a[:, ::-1],  # FLIP_LEFT_RIGHT
+    3: lambda a: a[::-1, ::-1],  # ROTATE_180
+    4: lambda a: a[::-1],  # FLIP_TOP_BOTTOM
+    5: lambda a: a.swapaxes(0, 1),  # TRANSPOSE
+    6: lambda a: np.rot90(a, -1),  # ROTATE_270 (clockwise quarter turn)
+    7: lambda a: a[::-1, ::-1].swapaxes(0, 1),  # TRANSVERSE
+    8: lambda a: np.rot90(a, 1),  # ROTATE_90
+}
+
+
+def orient(a: np.ndarray, orientation: int) -> np.ndarray:
+    """``a`` (uint8 HxW or HxWxC) turned as EXIF ``orientation`` (1-8) says a viewer shows it."""
+    fn = _ORIENT.get(orientation)
+    return a if fn is None else np.ascontiguousarray(fn(a))
+
+
+def exif_orientation(codec: str, data: bytes) -> int:
+    """The EXIF orientation (1-8; 1 when absent or unreadable) that ``encode`` would apply to this file,
+    read from its header only. JPEG: APP1; WebP: the EXIF chunk; AVIF: EXIF or irot/imir, as Pillow
+    reports them. HEIF and JPEG XL come out of their decoders already turned; JPEG 2000 has no EXIF."""
+    import io
+
+    from PIL import Image
+
+    try:
+        if codec == "jpeg":
+            from PIL import JpegImagePlugin
+
+            with JpegImagePlugin.JpegImageFile(io.BytesIO(data)) as im:
+                value = im.getexif().get(0x0112, 1)
+        elif codec == "webp":
+            from .codecs.webp import webp_chunks
+
+            exif = next((body for kind, body in webp_chunks(data) if kind == b"EXIF"), None)
+            if exif is None:
+                return 1
+            ex = Image.Exif()
+            ex.load(exif[6:] if exif.startswith(b"Exif\x00\x00") else exif)
+            value = ex.get(0x0112, 1)
+        elif codec == "avif":
+            from PIL import AvifImagePlugin
+
+            with AvifImagePlugin.AvifImageFile(io.BytesIO(data)) as im:
+                value = im.getexif().get(0x0112, 1)
+        else:
+            return 1
+    except Exception:  # a broken EXIF block is no reason to refuse the image (encode ignores it too)
+        return 1
+    return int(value) if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+__all__ = ["RestoreResult", "exif_orientation", "jpeg_quality", "jpeg_tables_family", "orient", "restore_image",
+           "sniff_codec"]

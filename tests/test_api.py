@@ -237,3 +237,57 @@ def test_odd_size_downsample_compact_is_ceil(img):
     payload, _ = inner_bitstream(res.data)
     assert get_codec("jpeg").decode(payload).shape[:2] == (12, 16)
     assert decode_image(res.data).pixels.shape == (47, 63, 3)
+
+
+def test_inner_bitstream_size_is_checked_before_decoding(img, monkeypatch):
+    """A small header must not hide a large inner image: its own header is read first, and a
+    mismatch is refused without decoding a pixel."""
+    from lbcodec.codecs.jpeg import JpegCodec
+
+    payload = get_codec("jpeg").encode(img, 50)
+    i = payload.index(b"\xff\xc0")
+    big = payload[: i + 5] + (480).to_bytes(2, "big") + (640).to_bytes(2, "big") + payload[i + 9 :]
+    header = ctr.Header(64, 48, 3, Pipeline("none", 1, "jpeg", 50.0))
+    monkeypatch.setattr(JpegCodec, "_decode", lambda self, data: pytest.fail("decoded before the size check"))
+    with pytest.raises(CorruptContainerError, match="declares 640x480, expected 64x48"):
+        decode_image(ctr.pack(header, big))
+
+
+def test_alpha_bomb_is_not_inflated(img):
+    """An alpha plane that inflates far past width x height is refused after inflating at most one byte more."""
+    import tracemalloc
+
+    payload = get_codec("jpeg").encode(img, 50)
+    header = ctr.Header(64, 48, 3, Pipeline("none", 1, "jpeg", 50.0), has_alpha=True)
+    bomb = ctr.pack(header, payload, zlib.compress(bytes(64 << 20), 9))  # 64 MB of zeros in ~64 kB
+    tracemalloc.start()
+    try:
+        with pytest.raises(CorruptContainerError, match="alpha plane has the wrong size"):
+            decode_image(bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, peak
+    # a plane one byte short, or a truncated stream, is refused too
+    with pytest.raises(CorruptContainerError, match="wrong size"):
+        decode_image(ctr.pack(header, payload, zlib.compress(bytes(64 * 48 - 1))))
+    with pytest.raises(CorruptContainerError, match="wrong size"):
+        decode_image(ctr.pack(header, payload, zlib.compress(bytes(64 * 48))[:-6]))
+
+
+def test_decoded_image_of_the_wrong_size_is_refused(img, monkeypatch):
+    """Last line of defence: whatever the post-filter slot returns, decode_image never hands out an
+    image of another size than the header's."""
+    from lbcodec import filters
+
+    data = encode_image(img, quality=50).data
+    monkeypatch.setattr(filters, "reconstruct", lambda pipe, compact, *a, **k: compact)  # e.g. a pre-filter net
+    with pytest.raises(CorruptContainerError, match="header says 64x48x3"):
+        decode_image(data)
+
+
+@pytest.mark.parametrize("kwargs", [{"bpp": float("nan")}, {"bpp": float("inf")}, {"quality": float("nan")},
+                                    {"quality": float("inf")}, {"quality": float("-inf")}])
+def test_non_finite_rate_targets_are_refused(img, kwargs):
+    with pytest.raises(ValueError, match="finite"):
+        encode_image(img, **kwargs)

@@ -532,3 +532,18 @@ def test_threads_option_limits_codecs_and_torch_without_importing_torch():
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.split() == ["False", "1", "1", "1"]
+
+
+def test_batch_prints_each_note_once_with_its_files(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(3):  # fully opaque alpha: encode drops it with a note, in every file
+        rgba = np.dstack([smooth_image(24, 32, seed=i), np.full((24, 32), 255, np.uint8)])
+        Image.fromarray(rgba, "RGBA").save(src / f"a{i}.png")
+    png(src / "plain.png")
+    res = run("encode", str(src), "-o", str(tmp_path / "out") + "/", "--codec", "jpeg", "--quality", "50",
+              "--post", "none")
+    assert res.exit_code == 0, res.output
+    notes = [line for line in res.output.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "alpha" in notes[0] and "(3 files, e.g. " in notes[0], res.output
+    assert "plain.png" not in notes[0]

@@ -351,6 +351,110 @@ def test_usage_errors(tmp_path, src, args, match):
     assert sha(src) == digest
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--bpp", "nan"], ["--bpp", "inf"], ["--bpp", "NaN"], ["--bpp", "-inf"],
+        ["--quality", "nan"], ["--quality", "inf"], ["--quality", "-nan"],
+    ],
+    ids=lambda a: " ".join(a),
+)
+@pytest.mark.parametrize("batch", [False, True], ids=["single", "batch"])
+def test_encode_non_finite_numbers_are_usage_errors(tmp_path, src, monkeypatch, args, batch):
+    # refused while the options are parsed, before any file is read or encoded
+    import lbcodec.api
+
+    def no_work(*a, **k):
+        raise AssertionError("encode_image called")
+
+    monkeypatch.setattr(lbcodec.api, "encode_image", no_work)
+    before = files_in(tmp_path)
+    out = tmp_path / "outdir" if batch else tmp_path / "out.lbc"
+    r = run("encode", str(src), *([str(src)] if batch else []), "-o", str(out), *args)
+    assert_usage_error(r, tmp_path, before, match=args[0])
+    assert r.stderr.count("\n") <= 4  # click's usage lines and the one error, no traceback
+
+
+@pytest.mark.parametrize("value", ["nan", "0.1,nan", "inf", "0.2,-inf"])
+@pytest.mark.parametrize("option", ["--bpp", "--quality"])
+def test_bench_non_finite_numbers_are_usage_errors(tmp_path, src, monkeypatch, option, value):
+    import lbcodec.bench
+
+    def no_work(*a, **k):
+        raise AssertionError("bench started")
+
+    monkeypatch.setattr(lbcodec.bench, "collect_images", no_work)
+    before = files_in(tmp_path)
+    r = run("bench", str(src), option, value, "-o", str(tmp_path / "results"))
+    assert_usage_error(r, tmp_path, before, match=option)
+
+
+@pytest.mark.parametrize("args", [["--time-budget", "nan"], ["--time-budget", "inf"], ["--pack-mb", "nan"]])
+def test_train_non_finite_numbers_are_usage_errors(tmp_path, monkeypatch, args):
+    import lbcodec.training.config
+
+    def no_work(*a, **k):
+        raise AssertionError("train started")
+
+    monkeypatch.setattr(lbcodec.training.config, "load_config", no_work)
+    config = tmp_path / "c.json"
+    config.write_text("{}")
+    before = files_in(tmp_path)
+    r = run("train", str(config), *args)
+    assert_usage_error(r, tmp_path, before, match=args[0])
+
+
+@pytest.mark.parametrize("method", ["none", "downsample"])
+def test_encode_threads_applies_to_every_method(tmp_path, src, monkeypatch, method):
+    # --threads limits the codec library whatever the pre-filter, as it does for decode
+    from lbcodec import batch
+
+    calls = []
+    monkeypatch.setattr(batch, "limit_threads", calls.append)
+    r = run("encode", str(src), "-o", str(tmp_path / "out.lbc"), "-m", method, "--quality", "50", "--threads", "1")
+    assert r.exit_code == 0, r.stderr
+    assert calls == [1]
+    calls.clear()
+    r = run("decode", str(tmp_path / "out.lbc"), "-o", str(tmp_path / "out.png"), "--threads", "1")
+    assert r.exit_code == 0, r.stderr
+    assert calls == [1]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="symbolic links and umask")
+def test_outputs_follow_symlinks_and_umask(tmp_path, src):
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "out.lbc"
+        r = run("encode", str(src), "-o", str(out), "--quality", "50")
+        assert r.exit_code == 0, r.stderr
+        assert out.stat().st_mode & 0o777 == 0o644
+        # a link as the output: its target is written, the link stays a link
+        real, link = tmp_path / "real.png", tmp_path / "link.png"
+        real.write_bytes(b"old")
+        link.symlink_to(real.name)
+        r = run("decode", str(out), "-o", str(link), "--force")
+        assert r.exit_code == 0, r.stderr
+        assert link.is_symlink() and os.readlink(link) == real.name
+        assert Image.open(real).size == (64, 48) and real.stat().st_mode & 0o777 == 0o644
+        assert not list(tmp_path.glob(".lbcodec-*.tmp"))
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_encode_into_a_fifo(tmp_path, src):
+    fifo = tmp_path / "pipe.lbc"
+    os.mkfifo(fifo)
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # a reader first, so the write cannot block
+    try:
+        r = run("encode", str(src), "-o", str(fifo), "--quality", "50", "--force")
+        assert r.exit_code == 0, r.stderr
+        assert os.read(fd, 1 << 16).startswith(b"LBC\x01")
+    finally:
+        os.close(fd)
+    assert fifo.is_fifo()
+
+
 def test_decode_output_is_input(tmp_path, lbc):
     odd = tmp_path / "container.png"  # a .lbc under an image name, so the output format is known
     odd.write_bytes(lbc.read_bytes())
@@ -584,6 +688,6 @@ def test_huge_image_message_in_fresh_process(tmp_path, monkeypatch):
 def test_max_pixels_option(tmp_path, src):
     before = files_in(tmp_path)
     r = run("encode", str(src), "-o", str(tmp_path / "out.lbc"), "--max-pixels", "1000")
-    assert_data_error(r, tmp_path, before, match="megapixels")
+    assert_data_error(r, tmp_path, before, match="64x48 = 3,072 pixels, over the limit of 1,000 pixels")
     r = run("encode", str(src), "-o", str(tmp_path / "out.lbc"), "--max-pixels", str(64 * 48), "--quality", "50")
     assert r.exit_code == 0

@@ -400,3 +400,73 @@ def test_jpeg_quality_is_continuous_and_size_monotone():
         assert len(set(sizes)) > 60  # fractional qualities give distinct files
     gray = img[:, :, :1].copy()
     assert len(_dqt(c.encode(gray, 30))) == 1 and c.decode(c.encode(gray, 30)).shape == (96, 128, 1)
+
+
+# -- image size from the headers, before decoding ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("codec", ALL_CODECS)
+@pytest.mark.parametrize("size", [(48, 64), (64, 64), (100, 120), (17, 33), (256, 256), (1, 1)])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_probe_size_is_the_decoded_size(codec, size, channels):
+    c = get_codec(codec)
+    data = c.encode(smooth_image(*size, channels=channels), 50)
+    h, w = c.decode(data).shape[:2]
+    assert c.probe_size(data) == (w, h) == (size[1], size[0])
+
+
+def test_probe_size_of_other_encoders_files():
+    """Files lbcodec does not write itself: JP2, lossless and extended WebP, alpha everywhere."""
+    import imagecodecs
+    import pillow_heif
+
+    img = smooth_image(40, 70)
+    rgba = np.dstack([img, np.full(img.shape[:2], 128, np.uint8)])
+    files = [("jpeg2000", imagecodecs.jpeg2k_encode(img, level=30, codecformat="jp2")),
+             ("jpegxl", imagecodecs.jpegxl_encode(rgba, distance=1.0))]
+    for arr in (img, rgba):
+        for kw in ({"lossless": True}, {"quality": 50}):
+            buf = io.BytesIO()
+            Image.fromarray(arr).save(buf, "WEBP", **kw)
+            files.append(("webp", buf.getvalue()))
+        buf = io.BytesIO()
+        Image.fromarray(arr).save(buf, "AVIF", quality=50)
+        files.append(("avif", buf.getvalue()))
+        mode = "RGBA" if arr.shape[2] == 4 else "RGB"
+        buf = io.BytesIO()
+        pillow_heif.from_bytes(mode=mode, size=(70, 40), data=arr.tobytes()).save(buf, quality=50)
+        files.append(("heif", buf.getvalue()))
+    kinds = set()
+    for codec, data in files:
+        kinds.add(data[12:16] if codec == "webp" else codec)
+        assert get_codec(codec).probe_size(data) == (70, 40), codec
+        pixels, alpha = get_codec(codec).decode_with_alpha(data)
+        assert pixels.shape == (40, 70, 3)
+    assert {b"VP8 ", b"VP8L", b"VP8X"} <= kinds
+
+
+@pytest.mark.parametrize("codec", ALL_CODECS)
+@pytest.mark.parametrize("garbage", [b"", b"\x00" * 64, b"\xff\xd8\xff\xe0\x00\x10JFIF"])
+def test_probe_size_of_garbage_is_a_clear_error(codec, garbage):
+    with pytest.raises(CorruptContainerError, match=codec):
+        get_codec(codec).probe_size(garbage)
+
+
+def test_probe_size_reads_an_edited_jpeg_sof_without_decoding():
+    data = get_codec("jpeg").encode(smooth_image(16, 16), 50)
+    assert get_codec("jpeg").probe_size(patch_jpeg_sof(data, 30000, 20000)) == (30000, 20000)
+
+
+def patch_jpeg_sof(data: bytes, width: int, height: int) -> bytes:
+    """A JPEG whose SOF segment declares ``width`` x ``height`` (the scan data is left as it is)."""
+    i = data.index(b"\xff\xc0")
+    return data[: i + 5] + height.to_bytes(2, "big") + width.to_bytes(2, "big") + data[i + 9 :]
+
+
+def test_avif_probe_size_without_pillows_avif(monkeypatch):
+    from PIL import features
+
+    data = get_codec("avif").encode(smooth_image(17, 33), 50)
+    check = features.check
+    monkeypatch.setattr(features, "check", lambda name: False if name == "avif" else check(name))
+    assert get_codec("avif").probe_size(data) == (33, 17)

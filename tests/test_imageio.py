@@ -112,6 +112,65 @@ def test_16bit_png_converted_with_note():
     assert any("16-bit" in n for n in got.notes)
 
 
+def _png_16bit(samples: np.ndarray, color_type: int) -> bytes:
+    """A 16-bit PNG written by hand (Pillow cannot write 16-bit RGB): ``samples`` is (H, W, C) integers."""
+    h, w = samples.shape[:2]
+    rows = samples.astype(">u2").reshape(h, -1)
+    raw = b"".join(b"\x00" + row.tobytes() for row in rows)
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, color_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(raw)) + _chunk(b"IEND", b"")
+
+
+def _pgm_16bit(samples: np.ndarray) -> bytes:
+    h, w = samples.shape
+    return f"P5 {w} {h} 65535\n".encode() + samples.astype(">u2").tobytes()
+
+
+@pytest.mark.parametrize("fmt", ["png", "tiff", "pgm"])
+def test_dark_16bit_gray_scaled_by_bit_depth_not_by_values(fmt):
+    # a 16-bit image whose samples are all <= 255 is nearly black, not an 8-bit image
+    dark = np.tile(np.arange(0, 256, 4, dtype=np.uint16), (8, 1))  # 8x64, values 0..252
+    if fmt == "pgm":
+        data = _pgm_16bit(dark)
+    else:
+        data = encode_pil(Image.fromarray(dark), fmt.upper())
+    got = imageio.read_image(data)
+    assert got.pixels.shape == (8, 64, 1)
+    expected = np.rint(dark / 65535 * 255).astype(np.uint8)  # 0 or 1
+    assert np.array_equal(got.pixels[:, :, 0], expected)
+    assert got.pixels.max() <= 1
+    assert any("16-bit" in n for n in got.notes)
+
+
+def test_16bit_png_gray_and_rgb_scaled_alike():
+    values = np.array([[0, 200, 257, 1000, 32768, 65535]], dtype=np.uint16)  # 1x6
+    gray = imageio.read_image(_png_16bit(values[:, :, None], color_type=0))
+    rgb = imageio.read_image(_png_16bit(np.repeat(values[:, :, None], 3, axis=2), color_type=2))
+    assert gray.pixels.shape == (1, 6, 1) and rgb.pixels.shape == (1, 6, 3)
+    exact = values / 65535 * 255
+    assert np.abs(gray.pixels[:, :, 0] - exact).max() <= 1
+    for c in range(3):
+        assert np.abs(rgb.pixels[:, :, c] - exact).max() <= 1  # Pillow reduces 16-bit RGB by the bit depth too
+    assert int(gray.pixels[0, 1, 0]) == 1 and int(rgb.pixels[0, 1, 0]) <= 1  # 200/65535 is dark, not 200/255
+    assert any("16-bit" in n for n in rgb.notes)
+
+
+@pytest.mark.parametrize(
+    "size,limit,expected",
+    [
+        ((128, 128), 100, "128x128 = 16,384 pixels, over the limit of 100 pixels"),
+        ((10, 10), 1, "10x10 = 100 pixels, over the limit of 1 pixel;"),
+        ((1500, 1000), 1_000_000, "1500x1000 = 1,500,000 pixels (1.5 megapixels), over the limit of "
+                                  "1,000,000 pixels (1.0 megapixels)"),
+    ],
+)
+def test_over_the_limit_message_counts_pixels(size, limit, expected):
+    with pytest.raises(InputError) as info:
+        imageio.read_image(png_with_declared_size(*size), max_pixels=limit)
+    assert expected in str(info.value)
+    assert " 0 megapixels" not in str(info.value) and "--max-pixels" in str(info.value)
+
+
 def test_exif_orientation_applied():
     # stored 40 wide x 20 high, left half dark, right half bright; orientation 6 = rotate 90 CW to view
     stored = np.zeros((20, 40, 3), np.uint8)
@@ -184,8 +243,9 @@ def test_huge_declared_size_refused_quickly(request, fresh):
 
 def test_huge_declared_size_message_after_earlier_reads():
     imageio.read_image(encode_pil(Image.fromarray(smooth_image(4, 4))))
-    with pytest.raises(InputError, match="20000x20000 = 400 megapixels") as info:
+    with pytest.raises(InputError) as info:
         imageio.read_image(png_with_declared_size(20000, 20000))
+    assert "20000x20000 = 400,000,000 pixels (400 megapixels), over the limit of 150,000,000 pixels" in str(info.value)
     assert "--max-pixels" in str(info.value)
 
 
@@ -210,7 +270,7 @@ def test_read_image_leaves_pillow_global_alone(fresh_pillow):
 
 def test_max_pixels_argument():
     data = encode_pil(Image.fromarray(smooth_image(50, 50)))
-    with pytest.raises(InputError, match="megapixels"):
+    with pytest.raises(InputError, match="2,500 pixels, over the limit of 1,000 pixels"):
         imageio.read_image(data, max_pixels=1000)
     assert imageio.read_image(data, max_pixels=2500).pixels.shape == (50, 50, 3)
     with pytest.raises(InputError):

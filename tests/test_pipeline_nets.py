@@ -274,3 +274,191 @@ def test_altered_weights_are_refused_at_decode(tiny_zoo):
         decode_image(enc.data)
     r = CliRunner().invoke(cli, ["info", "-"], input=enc.data)
     assert r.exit_code == 0
+
+
+# -- a pre-filter is never run as a post-filter ------------------------------------------------------------------
+
+
+def _jpeg_file(tmp_path, name="in.jpg", img=IMG, **save):
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, "JPEG", quality=30, **save)
+    p = tmp_path / name
+    p.write_bytes(buf.getvalue())
+    return p
+
+
+@pytest.mark.parametrize("name", ["t-comcnn", "t-modify"])
+def test_a_pre_filter_model_is_refused_as_post_filter(tiny_zoo, tmp_path, monkeypatch, name):
+    from lbcodec import filters
+    from lbcodec.errors import InputError
+    from lbcodec.restore import restore_image
+
+    msg = f"model {name} is a pre-filter (role pre), not a post-filter"
+    with pytest.raises(InputError, match=msg.replace("(", r"\(").replace(")", r"\)")):
+        encode_image(IMG, codec="jpeg", method="downsample", quality=50, post=name)
+    data = encode_image(IMG, codec="jpeg", method="downsample", quality=50).data
+    with pytest.raises(InputError, match="not a post-filter"):
+        decode_image(data, post=name)
+    src = _jpeg_file(tmp_path)
+    with pytest.raises(InputError, match="not a post-filter"):
+        restore_image(src.read_bytes(), post=name)
+    # the command line: a usage error (exit status 2) and no output file
+    lbc = tmp_path / "a.lbc"
+    lbc.write_bytes(data)
+    for args in (["decode", str(lbc), "-o", str(tmp_path / "p.png")],
+                 ["restore", str(src), "-o", str(tmp_path / "r.png")]):
+        r = CliRunner().invoke(cli, [*args, "--post", name])
+        assert r.exit_code == 2, (args, r.output)
+        assert msg in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "p.png").exists() and not (tmp_path / "r.png").exists()
+    # encode checks the name before it runs the pre-filter
+    monkeypatch.setattr(filters, "prefilter", lambda *a, **k: pytest.fail("pre-filtered before checking --post"))
+    with pytest.raises(InputError, match="not a post-filter"):
+        encode_image(IMG, codec="jpeg", method="comcnn", quality=50, post=name)
+    with pytest.raises(InputError, match="unknown post-filter 'nosuch'"):
+        encode_image(IMG, codec="jpeg", method="comcnn", quality=50, post="nosuch")
+
+
+def test_unknown_post_on_the_command_line_is_a_usage_error(tiny_zoo, tmp_path):
+    lbc = tmp_path / "a.lbc"
+    lbc.write_bytes(encode_image(IMG, codec="jpeg", method="downsample", quality=50).data)
+    src = _jpeg_file(tmp_path)
+    for args in (["decode", str(lbc), "-o", str(tmp_path / "p.png")],
+                 ["restore", str(src), "-o", str(tmp_path / "r.png")]):
+        r = CliRunner().invoke(cli, [*args, "--post", "nosuch"])
+        assert r.exit_code == 2, (args, r.output)
+        assert "unknown post-filter 'nosuch'" in r.stderr
+    assert not (tmp_path / "p.png").exists() and not (tmp_path / "r.png").exists()
+
+
+@pytest.mark.parametrize("alpha", [False, True])
+def test_a_recorded_pre_filter_id_is_not_run_by_decode(tiny_zoo, tmp_path, alpha):
+    """A file whose header names a pre-filter as its post-filter (as `encode --post PRE-MODEL` wrote
+    before it was refused) decodes with the slot's default post-filter instead, at the header's size."""
+    from dataclasses import replace
+
+    a = np.tile(np.arange(128, dtype=np.uint8), (96, 1)) if alpha else None
+    enc = encode_image(IMG, alpha=a, codec="jpeg", method="downsample", quality=50)
+    box = unpack(enc.data)
+    comcnn = zoo.get_entry("t-comcnn")
+    pipe = replace(box.header.pipeline, post_id=comcnn["container_id"], post_hash=bytes.fromhex(comcnn["sha256"][:8]))
+    data = pack(replace(box.header, pipeline=pipe), box.payload, box.alpha)
+    res = decode_image(data)
+    assert res.pixels.shape == IMG.shape
+    assert any("t-comcnn) is a pre-filter, not a post-filter: using t-srcnn" in n for n in res.notes), res.notes
+    assert np.array_equal(res.pixels, decode_image(enc.data).pixels)
+    src = tmp_path / "pc.lbc"
+    src.write_bytes(data)
+    r = CliRunner().invoke(cli, ["decode", str(src), "-o", str(tmp_path / "pc.png")])
+    assert r.exit_code == 0, r.output
+    from PIL import Image
+
+    with Image.open(tmp_path / "pc.png") as im:
+        assert im.size == (128, 96) and im.mode == ("RGBA" if alpha else "RGB")
+
+
+def test_comcnn_at_a_scale_without_a_model_says_which_scale(tiny_zoo):
+    enc = encode_image(IMG, codec="jpeg", method="comcnn", scale=3, quality=50)
+    assert enc.header.pipeline.method == "downsample"
+    assert any("no trained comcnn model for jpeg at scale 3 is installed (there is one for x1/2)" in n
+               for n in enc.notes), enc.notes
+
+
+# -- restore: the same input policy as encode --------------------------------------------------------------------
+
+
+def _codec_file(codec: str, img: np.ndarray) -> bytes:
+    from lbcodec.codecs import get_codec
+
+    return get_codec(codec).encode(img, 50)
+
+
+@pytest.mark.parametrize("codec", ["jpeg", "jpeg2000", "webp", "avif", "heif", "jpegxl"])
+def test_restore_refuses_too_many_pixels_before_decoding(no_weights, monkeypatch, codec):
+    from lbcodec.codecs import CODECS
+    from lbcodec.errors import InputError
+    from lbcodec.restore import restore_image
+
+    data = _codec_file(codec, IMG)
+    monkeypatch.setattr(CODECS[codec], "_decode", lambda self, d: pytest.fail("decoded before the pixel limit"))
+    with pytest.raises(InputError, match="image is 128x96 = 12,288 pixels, over the limit of 10,000 pixels"):
+        restore_image(data, max_pixels=10_000)
+
+
+def test_restore_cli_pixel_limit_from_an_edited_jpeg_header(no_weights, tmp_path, monkeypatch):
+    """A small JPEG whose SOF declares a large size is refused from its header: by --max-pixels, and
+    by the default limit (lowered here, so that the test allocates nothing large without the check)."""
+    from lbcodec import imageio
+    from lbcodec.codecs.jpeg import JpegCodec
+
+    data = _jpeg_file(tmp_path).read_bytes()
+    i = data.index(b"\xff\xc0")
+    src = tmp_path / "bomb.jpg"
+    src.write_bytes(data[: i + 5] + (300).to_bytes(2, "big") + (400).to_bytes(2, "big") + data[i + 9 :])
+    monkeypatch.setattr(JpegCodec, "_decode", lambda self, d: pytest.fail("decoded before the pixel limit"))
+    r = CliRunner().invoke(cli, ["restore", str(src), "-o", str(tmp_path / "r.png"), "--max-pixels", "100000"])
+    assert r.exit_code == 1, r.output
+    assert r.stderr.strip().splitlines() == [
+        "Error: image is 400x300 = 120,000 pixels, over the limit of 100,000 pixels; raise it with --max-pixels "
+        "if you have the memory"]
+    monkeypatch.setattr(imageio, "DEFAULT_MAX_PIXELS", 100_000)
+    r = CliRunner().invoke(cli, ["restore", str(src), "-o", str(tmp_path / "r.png")])
+    assert r.exit_code == 1 and "over the limit of 100,000 pixels" in r.stderr, r.output
+    assert not (tmp_path / "r.png").exists()
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_restore_applies_the_exif_orientation_as_encode_does(no_weights, tmp_path, orientation):
+    from PIL import Image
+
+    from lbcodec.imageio import read_image
+    from lbcodec.restore import restore_image
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = _jpeg_file(tmp_path, exif=exif.tobytes()).read_bytes()
+    want = read_image(data).pixels
+    res = restore_image(data, post="none")
+    assert res.pixels.shape == want.shape
+    assert np.abs(res.pixels.astype(int) - want.astype(int)).max() <= 2  # libjpeg-turbo in both, maybe other IDCTs
+    r = CliRunner().invoke(cli, ["restore", str(tmp_path / "in.jpg"), "-o", str(tmp_path / "r.png")])
+    assert r.exit_code == 0, r.output
+    with Image.open(tmp_path / "r.png") as im:
+        assert im.size == (want.shape[1], want.shape[0])
+
+
+@pytest.mark.parametrize("fmt", ["WEBP", "AVIF", "HEIF"])
+def test_restore_keeps_the_alpha_channel(no_weights, tmp_path, fmt):
+    import io
+
+    from PIL import Image
+
+    from lbcodec.imageio import read_image
+    from lbcodec.restore import restore_image
+
+    alpha = np.tile(np.arange(0, 256, 2, dtype=np.uint8), (96, 1))
+    buf = io.BytesIO()
+    if fmt == "HEIF":
+        import pillow_heif
+
+        rgba = np.dstack([IMG, alpha])
+        pillow_heif.from_bytes(mode="RGBA", size=(128, 96), data=rgba.tobytes()).save(buf, quality=50)
+    else:
+        Image.fromarray(np.dstack([IMG, alpha])).save(buf, fmt, quality=50)
+    data = buf.getvalue()
+    res = restore_image(data, post="none")
+    assert res.pixels.shape == (96, 128, 3) and res.alpha is not None
+    if fmt != "HEIF":  # Pillow reads HEIF only with pillow-heif's opener registered
+        assert np.array_equal(res.alpha, read_image(data).alpha)
+    assert np.abs(res.alpha.astype(int) - alpha.astype(int)).max() <= 8  # lossless in WebP, near it elsewhere
+    src = tmp_path / f"rgba.{fmt.lower()}"
+    src.write_bytes(data)
+    r = CliRunner().invoke(cli, ["restore", str(src), "-o", str(tmp_path / "r.png")])
+    assert r.exit_code == 0, r.output
+    with Image.open(tmp_path / "r.png") as im:
+        assert im.mode == "RGBA"
+        assert np.array_equal(np.asarray(im)[:, :, 3], res.alpha)

@@ -79,6 +79,36 @@ class AvifCodec(Codec):
 
         return imagecodecs.avif_decode(data, **thread_kwargs())
 
+    def _probe_size(self, data: bytes) -> tuple[int, int]:
+        # Pillow's AVIF plugin parses the file with libavif (avifDecoderParse: the primary item's
+        # ispe, which libavif decodes to, without applying irot) and decodes pixels only on load();
+        # the class is built directly so that Pillow's own decompression-bomb check does not interfere
+        from PIL import AvifImagePlugin, features
+
+        if not features.check("avif"):
+            return _largest_ispe(data)
+        im = AvifImagePlugin.AvifImageFile(io.BytesIO(data))
+        try:
+            return im.size
+        finally:
+            im.close()
+
+
+def _largest_ispe(data: bytes) -> tuple[int, int]:
+    """Without Pillow's AVIF: the largest image spatial extent (``ispe`` property) the file declares;
+    libavif takes the primary item's size from its ispe (every image item must have one)."""
+    best: tuple[int, int] | None = None
+    pos = data.find(b"ispe")
+    while pos >= 4:
+        if pos + 16 <= len(data):
+            w, h = int.from_bytes(data[pos + 8 : pos + 12], "big"), int.from_bytes(data[pos + 12 : pos + 16], "big")
+            if best is None or w * h > best[0] * best[1]:
+                best = (w, h)
+        pos = data.find(b"ispe", pos + 4)
+    if best is None:
+        raise ValueError("no ispe property")
+    return best
+
 
 @functools.cache  # asked at every encode; the answer is fixed for the process
 def pillow_aom_available() -> bool:

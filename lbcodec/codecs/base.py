@@ -128,7 +128,13 @@ class Codec:
         return bytes(data)
 
     def decode(self, data: bytes, channels: int | None = None) -> np.ndarray:
-        """Decode a bitstream to uint8 HxWxC; ``channels`` (1 or 3) forces the channel count."""
+        """Decode a bitstream to uint8 HxWxC; ``channels`` (1 or 3) forces the channel count.
+
+        An alpha channel in the bitstream is dropped (:meth:`decode_with_alpha` keeps it)."""
+        return self.decode_with_alpha(data, channels)[0]
+
+    def decode_with_alpha(self, data: bytes, channels: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Decode a bitstream to (uint8 HxWxC colour, uint8 HxW alpha or None when the bitstream has none)."""
         if not self.available():
             raise CodecUnavailableError(f"codec {self.name!r} is not available in this installation")
         try:
@@ -139,15 +145,35 @@ class Codec:
             raise CorruptContainerError(f"{self.name} bitstream decoded to {img.dtype}, not 8-bit")
         if img.ndim == 2:
             img = img[:, :, None]
-        if img.ndim != 3 or img.shape[2] not in (1, 3, 4):
+        if img.ndim != 3 or img.shape[2] not in (1, 2, 3, 4):
             raise CorruptContainerError(f"{self.name} bitstream decoded to shape {img.shape}")
-        if img.shape[2] == 4:
-            img = img[:, :, :3]
+        alpha = None
+        if img.shape[2] in (2, 4):  # gray + alpha, RGB + alpha
+            alpha = np.ascontiguousarray(img[:, :, -1])
+            img = img[:, :, :-1]
         if channels == 1 and img.shape[2] == 3:
             img = img[:, :, :1]  # gray stored as R=G=B: any channel is the gray value
         elif channels == 3 and img.shape[2] == 1:
             img = np.repeat(img, 3, axis=2)
-        return np.ascontiguousarray(img)
+        return np.ascontiguousarray(img), alpha
+
+    def probe_size(self, data: bytes) -> tuple[int, int]:
+        """(width, height) of the image that :meth:`decode` would return, read from the
+        bitstream's headers only: no pixel is decoded and nothing image-sized is allocated,
+        so callers can refuse huge or mismatched images before decoding them."""
+        try:
+            w, h = self._probe_size(bytes(data))
+        except CorruptContainerError:
+            raise
+        except Exception as exc:  # short, malformed or foreign headers; the libraries raise many types
+            raise CorruptContainerError(f"{self.name} bitstream: cannot read the image size from its header "
+                                        f"({exc or type(exc).__name__})") from None
+        if w < 1 or h < 1:
+            raise CorruptContainerError(f"{self.name} bitstream: its header declares an empty image ({w}x{h})")
+        return int(w), int(h)
+
+    def _probe_size(self, data: bytes) -> tuple[int, int]:
+        raise NotImplementedError
 
     def _encode(self, img: np.ndarray, quality: float, subsampling: str, tune: str) -> bytes:
         raise NotImplementedError

@@ -101,6 +101,13 @@ class HeifCodec(Codec):
         heif = pillow_heif.open_heif(data, convert_hdr_to_8bit=True)
         return np.asarray(heif)
 
+    def _probe_size(self, data: bytes) -> tuple[int, int]:
+        import pillow_heif
+
+        # open_heif only parses the file (libheif's context and the primary image's handle, its size
+        # after the irot/clap transforms that decoding applies); pixels are decoded on first access
+        return tuple(pillow_heif.open_heif(data, convert_hdr_to_8bit=True).size)
+
 
 def _x265_params(quality: float, tune: str = "psnr") -> dict[str, str]:
     """x265 settings: the I-frame QP ratio, the AQ strength, and a thread pool no larger than set_threads' limit."""

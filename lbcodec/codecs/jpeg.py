@@ -127,3 +127,43 @@ class JpegCodec(Codec):
         import imagecodecs
 
         return imagecodecs.jpeg8_decode(data)
+
+    def _probe_size(self, data: bytes) -> tuple[int, int]:
+        return jpeg_size(data)
+
+
+#: start-of-frame markers (every coding process; not DHT 0xC4, JPG 0xC8, DAC 0xCC)
+_SOF_MARKERS = frozenset((0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF))
+
+
+def jpeg_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from a JPEG's first SOF segment, walking the segments by their lengths
+    (so a thumbnail inside APP1 is skipped); ValueError when there is none before the scan."""
+    if data[:2] != b"\xff\xd8":
+        raise ValueError("no JPEG start-of-image marker")
+    pos, n = 2, len(data)
+    while pos + 4 <= n:
+        if data[pos] != 0xFF:
+            raise ValueError(f"no marker at byte {pos}")
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:
+            pos += 2
+            continue
+        if marker in (0xD9, 0xDA):
+            break
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if length < 2:
+            raise ValueError(f"bad segment length {length}")
+        if marker in _SOF_MARKERS:
+            if pos + 9 > n:
+                break
+            height = int.from_bytes(data[pos + 5 : pos + 7], "big")
+            width = int.from_bytes(data[pos + 7 : pos + 9], "big")
+            if height == 0:
+                raise ValueError("the frame height is left to a DNL marker, which is not supported")
+            return width, height
+        pos += 2 + length
+    raise ValueError("no start-of-frame segment before the image data")

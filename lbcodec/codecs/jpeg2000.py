@@ -54,3 +54,43 @@ class Jpeg2000Codec(Codec):
         import imagecodecs
 
         return imagecodecs.jpeg2k_decode(data, **thread_kwargs())
+
+    def _probe_size(self, data: bytes) -> tuple[int, int]:
+        return j2k_size(data)
+
+
+_JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
+
+
+def j2k_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from the SIZ segment of a J2K codestream, bare or inside a JP2 file
+    (its ``jp2c`` box): the reference grid's size less the image offset."""
+    if data[:12] == _JP2_SIGNATURE:
+        data = _jp2_codestream(data)
+    if data[:4] != b"\xff\x4f\xff\x51":  # SOC, then SIZ (the standard puts SIZ first)
+        raise ValueError("no SOC + SIZ marker at the start of the codestream")
+    if len(data) < 24:
+        raise ValueError("truncated SIZ segment")
+    xsiz, ysiz, xosiz, yosiz = (int.from_bytes(data[i : i + 4], "big") for i in (8, 12, 16, 20))
+    if xosiz >= xsiz or yosiz >= ysiz:
+        raise ValueError(f"image offset {xosiz},{yosiz} outside the grid {xsiz}x{ysiz}")
+    return xsiz - xosiz, ysiz - yosiz
+
+
+def _jp2_codestream(data: bytes) -> bytes:
+    """The contents of a JP2 file's top-level ``jp2c`` box."""
+    pos, n = 0, len(data)
+    while pos + 8 <= n:
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        head = 8
+        if length == 1:
+            length, head = int.from_bytes(data[pos + 8 : pos + 16], "big"), 16
+        elif length == 0:
+            length = n - pos
+        if length < head:
+            raise ValueError(f"bad JP2 box length {length}")
+        if kind == b"jp2c":
+            return data[pos + head : pos + length]
+        pos += length
+    raise ValueError("no jp2c box (codestream) in the JP2 file")

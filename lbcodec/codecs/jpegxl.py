@@ -60,3 +60,86 @@ class JpegxlCodec(Codec):
         import imagecodecs
 
         return imagecodecs.jpegxl_decode(data, **thread_kwargs())
+
+    def _probe_size(self, data: bytes) -> tuple[int, int]:
+        return jxl_size(data)
+
+
+_JXL_CONTAINER = b"\x00\x00\x00\x0cJXL \r\n\x87\n"
+#: SizeHeader aspect ratios (ratio 1..7): xsize = ysize * num // den
+_JXL_RATIOS = ((1, 1), (12, 10), (4, 3), (3, 2), (16, 9), (5, 4), (2, 1))
+
+
+def jxl_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of the image libjxl decodes, from the codestream's SizeHeader
+    (bare, or in the ``jxlc``/``jxlp`` boxes of the container), swapped when the
+    ImageMetadata's orientation (5-8) transposes it: libjxl applies the orientation."""
+    if data[:12] == _JXL_CONTAINER:
+        data = _jxl_codestream(data)
+    if data[:2] != b"\xff\x0a":
+        raise ValueError("no JPEG XL codestream signature")
+    bits = _Bits(data, 2)
+    small = bits.read(1)
+    if small:
+        ysize = (bits.read(5) + 1) * 8
+    else:
+        ysize = bits.u32_size()
+    ratio = bits.read(3)
+    if ratio:
+        num, den = _JXL_RATIOS[ratio - 1]
+        xsize = ysize * num // den
+    elif small:
+        xsize = (bits.read(5) + 1) * 8
+    else:
+        xsize = bits.u32_size()
+    orientation = 1
+    if not bits.read(1) and bits.read(1):  # ImageMetadata: not all_default, extra_fields
+        orientation = bits.read(3) + 1
+    return (ysize, xsize) if orientation > 4 else (xsize, ysize)
+
+
+class _Bits:
+    """LSB-first bit reader of the JPEG XL codestream."""
+
+    def __init__(self, data: bytes, pos: int):
+        self.data, self.bit = data, pos * 8
+
+    def read(self, n: int) -> int:
+        value = 0
+        for i in range(n):
+            byte = self.bit >> 3
+            if byte >= len(self.data):
+                raise ValueError("truncated JPEG XL header")
+            value |= ((self.data[byte] >> (self.bit & 7)) & 1) << i
+            self.bit += 1
+        return value
+
+    def u32_size(self) -> int:
+        """U32(Bits(9), Bits(13), Bits(18), Bits(30)) + 1, a SizeHeader side."""
+        return self.read((9, 13, 18, 30)[self.read(2)]) + 1
+
+
+def _jxl_codestream(data: bytes) -> bytes:
+    """The codestream of a JPEG XL container: the ``jxlc`` box, or the ``jxlp`` boxes joined."""
+    pos, n, parts = 0, len(data), []
+    while pos + 8 <= n:
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        head = 8
+        if length == 1:
+            length, head = int.from_bytes(data[pos + 8 : pos + 16], "big"), 16
+        elif length == 0:
+            length = n - pos
+        if length < head:
+            raise ValueError(f"bad JPEG XL box length {length}")
+        body = data[pos + head : pos + length]
+        if kind == b"jxlc":
+            return body
+        if kind == b"jxlp":
+            parts.append(body[4:])  # after a 4-byte part index
+            if sum(map(len, parts)) >= 64:  # far more than a SizeHeader and the orientation need
+                break
+        pos += length
+    if not parts:
+        raise ValueError("no codestream box in the JPEG XL container")
+    return b"".join(parts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -22,7 +23,7 @@ def _csv(kind, choices=None):
                 vals = [float(v) for v in items]
             except ValueError:
                 raise click.BadParameter(f"not a list of numbers: {value!r}") from None
-            if any(v <= 0 for v in vals) or len(set(vals)) != len(vals):
+            if any(not math.isfinite(v) or v <= 0 for v in vals) or len(set(vals)) != len(vals):
                 raise click.BadParameter(f"give distinct positive numbers: {value!r}")
             return vals
         bad = [v for v in items if choices and v not in choices]

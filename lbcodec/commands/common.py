@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -24,6 +25,31 @@ class Ctx:
     def log(self, msg: str) -> None:
         if not self.quiet:
             click.echo(msg, err=True)
+
+
+class FiniteFloatRange(click.FloatRange):
+    """click.FloatRange that also refuses nan and inf, which Click lets through its bounds."""
+
+    def convert(self, value, param, ctx):
+        rv = super().convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return rv
+
+
+def check_post_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--post of encode, decode and restore: an unknown name, or a model that is not a post-filter, is a
+    usage error (exit status 2), caught before any file is read."""
+    if value is None or value in ("auto", "none"):
+        return value
+    from ..errors import InputError
+    from ..filters import check_post_name
+
+    try:
+        check_post_name(value)
+    except InputError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    return value
 
 
 def reports_errors(fn):
@@ -175,6 +201,17 @@ def summary_line(command: str, s) -> str:
             f"{human_bytes(s.bytes_in)} in, {human_bytes(s.bytes_out)} out{rate}")
 
 
+def note_lines(results) -> list[str]:
+    """The notes of a batch's files, each distinct note once, with how many files it concerns
+    and the first of them (a single-file run prints its notes as they come)."""
+    seen: dict[str, list[str]] = {}
+    for res in results:
+        for note in res.notes:
+            seen.setdefault(note, []).append(res.input)
+    return [f"note: {note} ({files[0]})" if len(files) == 1 else
+            f"note: {note} ({len(files)} files, e.g. {files[0]})" for note, files in seen.items()]
+
+
 def run_batch_command(obj: Ctx, command: str, inputs: tuple[str, ...], out_dir: str, *, exts, ext: str, fn,
                       recursive: bool, jobs: int, force: bool, fail_fast: bool, as_json: bool,
                       threads: int | None = None) -> None:
@@ -232,6 +269,8 @@ def run_batch_command(obj: Ctx, command: str, inputs: tuple[str, ...], out_dir: 
         raise Interrupted(f"interrupted: {summary.complete} of {summary.total} files done",
                           128 + summary.interrupted)
     obj.log(summary_line(command, summary))
+    for line in note_lines(summary.results):
+        obj.log(line)
     for res in summary.failed:
         click.echo(f"failed: {res.input}: {res.error}", err=True)
     if summary.failed:

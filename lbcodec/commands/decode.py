@@ -12,6 +12,7 @@ from .common import (
     Ctx,
     batch_options,
     check_paths,
+    check_post_option,
     emit_json,
     fraction_progress,
     inputs_argument,
@@ -45,7 +46,7 @@ def decode_file(src: str, dst: str, force: bool, *, fmt: str, post: str | None, 
 @click.option("-o", "--output", "dst", required=True, type=click.Path(allow_dash=True),
               help="Output image; the format follows the extension (png, tif, bmp, ppm, webp); - writes PNG to "
                    "stdout; with several inputs, a folder (OUTDIR/).")
-@click.option("--post", default=None,
+@click.option("--post", default=None, callback=check_post_option,
               help="Override the post-filter recorded in the file: none, auto, a network (srcnn, arcnn, reccnn, "
                    "attention, shufflecnn) or a model name.")
 @click.option("--ensemble", is_flag=True, help="x8 geometric self-ensemble of the post-filter (8x slower).")

@@ -11,8 +11,10 @@ from ..pipeline import METHODS
 from .common import (
     CODEC_NAMES,
     Ctx,
+    FiniteFloatRange,
     batch_options,
     check_paths,
+    check_post_option,
     emit_json,
     inputs_argument,
     is_batch,
@@ -49,15 +51,15 @@ def encode_file(src: str, dst: str, force: bool, *, params: dict, max_pixels: in
               help="Pre-filter before the codec.")
 @click.option("--scale", type=click.IntRange(1, 4), default=None,
               help="Downsampling factor for downsample/comcnn (2, 3 or 4; default 2).")
-@click.option("--bpp", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--bpp", type=FiniteFloatRange(min=0, min_open=True), default=None,
               help="Upper bound on whole-file bits per pixel (default 0.2 if no target is given).")
-@click.option("--quality", type=click.FloatRange(0, 100), default=None, help="Codec quality 0-100 (no rate control).")
+@click.option("--quality", type=FiniteFloatRange(0, 100), default=None, help="Codec quality 0-100 (no rate control).")
 @click.option("--size", "size_bytes", type=click.IntRange(min=1), default=None, help="Upper bound on the file size in bytes.")
 @click.option("--subsampling", type=click.Choice(["420", "444"]), default="420", show_default=True,
               help="Chroma subsampling, where the codec has the choice (jpeg, avif, heif).")
 @click.option("--tune", type=click.Choice(["psnr", "ssim"]), default="psnr", show_default=True,
               help="Encoder objective where the codec has one (jpeg, heif, avif): psnr, or the library's own tuning (jpeg: the standard's quantization tables).")
-@click.option("--post", default="auto", show_default=True,
+@click.option("--post", default="auto", show_default=True, callback=check_post_option,
               help="Post-filter the decoder will apply: auto, none, or a network/model name.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None, help="Refuse inputs larger than this.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
@@ -104,8 +106,7 @@ def encode(obj: Ctx, inputs, dst, codec, method, scale, bpp, quality, size_bytes
         raise click.UsageError("--json prints on stdout: it cannot go with -o -")
     check_paths(src, dst, force)
     t0 = time.perf_counter()
-    if method in ("comcnn", "modifynet"):
-        set_threads(threads)
+    set_threads(threads)
     data = read_input(src)
     img = read_image(data, max_pixels or DEFAULT_MAX_PIXELS)
     for note in img.notes:

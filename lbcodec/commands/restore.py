@@ -12,6 +12,7 @@ from .common import (
     Ctx,
     batch_options,
     check_paths,
+    check_post_option,
     emit_json,
     fraction_progress,
     inputs_argument,
@@ -26,17 +27,18 @@ from .common import (
 )
 
 
-def restore_file(src: str, dst: str, force: bool, *, fmt: str, post: str, ensemble: bool):
+def restore_file(src: str, dst: str, force: bool, *, fmt: str, post: str, ensemble: bool,
+                 max_pixels: int | None = None):
     """Batch worker: restore standard image file ``src`` into image file ``dst`` (Pillow format ``fmt``)."""
     from ..batch import Done
     from ..fileio import write_atomic
-    from ..imageio import write_image_bytes
+    from ..imageio import DEFAULT_MAX_PIXELS, write_image_bytes
     from ..restore import restore_image
 
     with open(src, "rb") as f:
         data = f.read()
-    res = restore_image(data, post=post, ensemble=ensemble)
-    write_atomic(dst, write_image_bytes(res.pixels, None, fmt), force=force)
+    res = restore_image(data, post=post, ensemble=ensemble, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
+    write_atomic(dst, write_image_bytes(res.pixels, res.alpha, fmt), force=force)
     return Done(res.bpp, tuple(res.notes))
 
 
@@ -45,7 +47,10 @@ def restore_file(src: str, dst: str, force: bool, *, fmt: str, post: str, ensemb
 @click.option("-o", "--output", "dst", required=True, type=click.Path(allow_dash=True),
               help="Output image (png, tif, bmp, ppm); - writes PNG to stdout; with several inputs, a folder "
                    "(OUTDIR/).")
-@click.option("--post", default="auto", show_default=True, help="auto, none, a network or a model name.")
+@click.option("--post", default="auto", show_default=True, callback=check_post_option,
+              help="auto, none, a network or a model name.")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=None,
+              help="Refuse inputs larger than this (default 150 megapixels), from their header, before decoding.")
 @click.option("--ensemble", is_flag=True, help="x8 geometric self-ensemble (8x slower).")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads for the networks and the codec library (per worker with --jobs; default cores/jobs).")
@@ -55,7 +60,8 @@ def restore_file(src: str, dst: str, force: bool, *, fmt: str, post: str, ensemb
 @batch_options
 @click.pass_obj
 @reports_errors
-def restore(obj: Ctx, inputs, dst, post, ensemble, threads, fmt, force, recursive, jobs, fail_fast, as_json):
+def restore(obj: Ctx, inputs, dst, post, max_pixels, ensemble, threads, fmt, force, recursive, jobs, fail_fast,
+            as_json):
     """Remove compression artifacts from a standard image file made by any encoder.
 
     The codec is recognised from the file's bytes; for JPEG the quality is
@@ -69,13 +75,14 @@ def restore(obj: Ctx, inputs, dst, post, ensemble, threads, fmt, force, recursiv
       lbcodec restore photo.jpg -o photo-restored.png
       lbcodec restore 'camera/*.jpg' -o restored/ --jobs 2
     """
-    from ..imageio import write_image_bytes
+    from ..imageio import DEFAULT_MAX_PIXELS, write_image_bytes
     from ..restore import restore_image
 
     if is_batch(inputs, dst):
         from ..batch import RESTORE_INPUTS
 
-        fn = functools.partial(restore_file, fmt=output_format(f"x.{fmt or 'png'}"), post=post, ensemble=ensemble)
+        fn = functools.partial(restore_file, fmt=output_format(f"x.{fmt or 'png'}"), post=post, ensemble=ensemble,
+                               max_pixels=max_pixels)
         run_batch_command(obj, "restore", inputs, dst, exts=RESTORE_INPUTS, ext=f".{fmt or 'png'}", fn=fn,
                           recursive=recursive, jobs=jobs, force=force, fail_fast=fail_fast, as_json=as_json,
                           threads=threads)
@@ -89,10 +96,11 @@ def restore(obj: Ctx, inputs, dst, post, ensemble, threads, fmt, force, recursiv
     t0 = time.perf_counter()
     data = read_input(src)
     with fraction_progress(obj, f"restore {src}") as progress:
-        res = restore_image(data, post=post, ensemble=ensemble, progress=progress)
+        res = restore_image(data, post=post, ensemble=ensemble, progress=progress,
+                            max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
     for note in res.notes:
         obj.log(f"note: {note}")
-    out = write_image_bytes(res.pixels, None, fmt)
+    out = write_image_bytes(res.pixels, res.alpha, fmt)
     write_output(dst, out, force)
     seconds = time.perf_counter() - t0
     obj.log(f"{dst}: {res.codec} restored with {res.model or 'nothing'}, {seconds:.2f} s")

@@ -8,7 +8,7 @@ import time
 
 import click
 
-from .common import Ctx, reports_errors
+from .common import Ctx, FiniteFloatRange, reports_errors
 
 
 @click.command(short_help="Train a network from a config file (codec in the loop).")
@@ -24,11 +24,11 @@ from .common import Ctx, reports_errors
 @click.option("--pack-to", "pack_to", default=None, type=click.Path(dir_okay=False),
               help="Do not train: write the training patches (a random subset) and a few validation images "
                    "as one lossless file, to train on another machine with --patches.")
-@click.option("--pack-mb", default=28.0, show_default=True, type=click.FloatRange(min=1),
+@click.option("--pack-mb", default=28.0, show_default=True, type=FiniteFloatRange(min=1),
               help="Size cap of the --pack-to file, in MB.")
 @click.option("--patches", "patches_file", default=None, type=click.Path(exists=True, dir_okay=False),
               help="Train on a file written by --pack-to instead of the patch cache (no codec needed).")
-@click.option("--time-budget", default=None, type=click.FloatRange(min=1),
+@click.option("--time-budget", default=None, type=FiniteFloatRange(min=1),
               help="Seconds of training: the step count is cut to what fits at the measured speed.")
 @click.option("--export", "export_to", default=None, type=click.Path(dir_okay=False),
               help="After training, write the checkpoint without optimizer state here; put it at "
