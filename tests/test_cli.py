@@ -250,9 +250,11 @@ def test_compare(tmp_path, src, lbc):
     assert d["ms_ssim"] is None  # 64x48 is too small for MS-SSIM
     assert d["bytes"] == lbc.stat().st_size
     assert d["bpp"] == pytest.approx(lbc.stat().st_size * 8 / (64 * 48))
+    assert d["identical"] is False
     r = run("compare", str(src), str(lbc))
     assert r.exit_code == 0
     assert "PSNR RGB" in r.stdout and "bpp" in r.stdout
+    assert "MS-SSIM n/a" in r.stdout and "nan" not in r.stdout
 
 
 def test_compare_size_mismatch(tmp_path, src):
@@ -270,7 +272,7 @@ def test_compare_identical_is_strict_json(src):
         raise ValueError(f"not JSON: {name}")
 
     d = json.loads(r.stdout, parse_constant=refuse)
-    assert d["psnr_rgb"] is None or d["psnr_rgb"] > 100
+    assert d["psnr_rgb"] is None and d["identical"] is True
 
 
 def test_compare_identical_text(src):

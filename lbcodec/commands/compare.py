@@ -34,7 +34,9 @@ def compare(a, b, as_json):
     """Compare reference A with B (images, or .lbc files, which are decoded first).
 
     Prints RGB PSNR, BT.601 Y PSNR and MS-SSIM (pytorch-msssim), and the bpp
-    when B is a .lbc file.
+    when B is a .lbc file. MS-SSIM needs both sides of at least 161 pixels (n/a
+    otherwise); identical images have an infinite PSNR (null in --json, with
+    "identical": true).
 
     \b
     Example:
@@ -54,10 +56,13 @@ def compare(a, b, as_json):
     if nbytes is not None:
         d["bytes"] = nbytes
         d["bpp"] = nbytes * 8 / (pa.shape[0] * pa.shape[1])
-    if as_json:
-        click.echo(json.dumps({k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}))
+    if as_json:  # JSON has no inf or nan: null, and "identical" tells an infinite PSNR from n/a
+        out = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
+        out["identical"] = bool(math.isinf(d["psnr_rgb"]))
+        click.echo(json.dumps(out))
         return
-    line = f"PSNR RGB {d['psnr_rgb']:.2f} dB   PSNR Y {d['psnr_y']:.2f} dB   MS-SSIM {d['ms_ssim']:.4f}"
+    ssim = "n/a (a side under 161 pixels)" if math.isnan(d["ms_ssim"]) else f"{d['ms_ssim']:.4f}"
+    line = f"PSNR RGB {d['psnr_rgb']:.2f} dB   PSNR Y {d['psnr_y']:.2f} dB   MS-SSIM {ssim}"
     if nbytes is not None:
         line = f"bpp {d['bpp']:.4f}   " + line
     click.echo(line)
