@@ -693,3 +693,12 @@ def test_max_pixels_option(tmp_path, src):
     assert_data_error(r, tmp_path, before, match="64x48 = 3,072 pixels, over the limit of 1,000 pixels")
     r = run("encode", str(src), "-o", str(tmp_path / "out.lbc"), "--max-pixels", str(64 * 48), "--quality", "50")
     assert r.exit_code == 0
+
+
+def test_encode_to_another_extension_says_it_is_a_container(tmp_path, src):
+    r = run("encode", str(src), "-o", str(tmp_path / "x.png"), "--quality", "50", "--post", "none")
+    assert r.exit_code == 0
+    assert "not png; the usual extension is .lbc" in r.stderr
+    assert (tmp_path / "x.png").read_bytes()[:3] == b"LBC"
+    r = run("encode", str(src), "-o", str(tmp_path / "y.lbc"), "--quality", "50", "--post", "none")
+    assert r.exit_code == 0 and "usual extension" not in r.stderr

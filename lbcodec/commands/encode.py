@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import time
 
 import click
@@ -114,6 +115,9 @@ def encode(obj: Ctx, inputs, dst, codec, method, scale, bpp, quality, size_bytes
     res = encode_image(img.pixels, alpha=img.alpha, **params)
     for note in res.notes:
         obj.log(f"note: {note}")
+    ext = os.path.splitext(dst)[1].lower() if dst != "-" else ""
+    if ext and ext != ".lbc":
+        obj.log(f"note: the output is an lbcodec container, not {ext[1:]}; the usual extension is .lbc")
     write_output(dst, res.data, force)
     p = res.header.pipeline
     target = f" (target {bpp:g})" if bpp is not None else (f" (limit {size_bytes} bytes)" if size_bytes else "")
