@@ -119,19 +119,24 @@ def encode_image(
             else:
                 res = fit_budget(enc, size_of, budget, coder.integer_quality)
         except BudgetTooSmall as exc:
-            raise BudgetError(_budget_message(exc, w * h, codec, method, scale, bpp)) from None
+            raise BudgetError(_budget_message(exc, w * h, codec, method, scale, bpp, len(alpha_bytes))) from None
         payload, probes, q = res.payload, res.probes, res.quality
     header = header_at(q)
     data = ctr.pack(header, payload, alpha_bytes)
     return EncodeResult(data, header, q, probes, notes)
 
 
-def _budget_message(exc: BudgetTooSmall, pixels: int, codec: str, method: str, scale: int, bpp: float | None) -> str:
+def _budget_message(exc: BudgetTooSmall, pixels: int, codec: str, method: str, scale: int, bpp: float | None,
+                    alpha_bytes: int = 0) -> str:
     if bpp is not None:
         want = f"{bpp:g} bpp"
         got = f"{exc.smallest * 8 / pixels:.3f} bpp"
     else:
         want, got = f"{exc.budget} bytes", f"{exc.smallest} bytes"
+    if alpha_bytes * 2 >= exc.smallest:  # the lossless alpha plane is most of the smallest file
+        share = f"{alpha_bytes * 8 / pixels:.3f} bpp" if bpp is not None else f"{alpha_bytes} bytes"
+        return (f"cannot fit {want} with {codec}: the lossless alpha channel alone takes {share} of the smallest "
+                f"reachable {got}; drop the alpha (e.g. flatten the image onto a background) or allow more")
     hint = "a larger --scale" if method in RESIZING_METHODS and scale < 4 else "--method downsample with --scale 2-4"
     if method in RESIZING_METHODS and scale >= 4:
         hint = "another --codec (heif, avif or jpegxl reach lower rates)"
