@@ -68,6 +68,7 @@ def read_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage
         im = Image.open(io.BytesIO(data))
         w, h = im.size
         check_pixel_limit(w, h, max_pixels)
+        frames = getattr(im, "n_frames", 1)
         im.load()
         im = ImageOps.exif_transpose(im)
     except InputError:
@@ -79,6 +80,8 @@ def read_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage
     finally:
         Image.MAX_IMAGE_PIXELS = old_limit
 
+    if frames > 1:
+        notes.append(f"the image has {frames} frames: only the first is coded")
     bits = _png_bit_depth(data)
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F") or (bits is not None and bits > 8):
         notes.append(f"converted {bits or 16}-bit samples to 8 bits")
@@ -163,14 +166,26 @@ def format_for_path(path: str, default: str = "PNG") -> str:
         ) from None
 
 
+#: Pillow output formats without an alpha channel: :func:`write_image_bytes` drops it there
+NO_ALPHA_FORMATS = ("JPEG", "PPM", "BMP")
+
+
+def alpha_note(alpha: np.ndarray | None, fmt: str) -> list[str]:
+    """A note when writing ``alpha`` in Pillow format ``fmt`` would drop it (empty otherwise)."""
+    if alpha is None or fmt not in NO_ALPHA_FORMATS:
+        return []
+    return [f"{fmt} has no alpha channel: the transparency is dropped (write png, tif or webp to keep it)"]
+
+
 def write_image_bytes(pixels: np.ndarray, alpha: np.ndarray | None = None, fmt: str = "PNG") -> bytes:
-    """Encode pixels (+ alpha) as an image file in Pillow format ``fmt``."""
+    """Encode pixels (+ alpha) as an image file in Pillow format ``fmt`` (alpha dropped where
+    the format has none: :data:`NO_ALPHA_FORMATS`)."""
     if pixels.ndim == 3 and pixels.shape[2] == 1:
         pixels = pixels[:, :, 0]
     im = Image.fromarray(np.ascontiguousarray(pixels))
     if alpha is not None:
         im.putalpha(Image.fromarray(np.ascontiguousarray(alpha)))
-        if fmt in ("JPEG", "PPM", "BMP"):
+        if fmt in NO_ALPHA_FORMATS:
             im = im.convert("RGB" if pixels.ndim == 3 else "L")
     buf = io.BytesIO()
     kwargs = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}

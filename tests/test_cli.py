@@ -702,3 +702,19 @@ def test_encode_to_another_extension_says_it_is_a_container(tmp_path, src):
     assert (tmp_path / "x.png").read_bytes()[:3] == b"LBC"
     r = run("encode", str(src), "-o", str(tmp_path / "y.lbc"), "--quality", "50", "--post", "none")
     assert r.exit_code == 0 and "usual extension" not in r.stderr
+
+
+def test_notes_for_what_is_lost_animation_frames_and_alpha_in_jpeg(tmp_path):
+    frames = [Image.fromarray(smooth_image(32, 48, seed=i)) for i in range(3)]
+    gif = tmp_path / "anim.gif"
+    frames[0].save(gif, save_all=True, append_images=frames[1:])
+    r = run("encode", str(gif), "-o", str(tmp_path / "a.lbc"), "--quality", "50", "--post", "none")
+    assert r.exit_code == 0 and "3 frames: only the first is coded" in r.stderr
+    rgba = np.dstack([smooth_image(32, 48), np.tile(np.arange(48, dtype=np.uint8) * 5, (32, 1))])
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "t.png")
+    assert run("encode", str(tmp_path / "t.png"), "-o", str(tmp_path / "t.lbc"), "--quality", "50",
+               "--post", "none").exit_code == 0
+    r = run("decode", str(tmp_path / "t.lbc"), "-o", str(tmp_path / "t.jpg"))
+    assert r.exit_code == 0 and "JPEG has no alpha channel" in r.stderr
+    r = run("decode", str(tmp_path / "t.lbc"), "-o", str(tmp_path / "t2.png"))
+    assert r.exit_code == 0 and "alpha" not in r.stderr

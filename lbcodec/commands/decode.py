@@ -32,13 +32,13 @@ def decode_file(src: str, dst: str, force: bool, *, fmt: str, post: str | None, 
     from ..api import decode_image
     from ..batch import Done
     from ..fileio import write_atomic
-    from ..imageio import write_image_bytes
+    from ..imageio import alpha_note, write_image_bytes
 
     with open(src, "rb") as f:
         data = f.read()
     res = decode_image(data, post=post, ensemble=ensemble)
     write_atomic(dst, write_image_bytes(res.pixels, res.alpha, fmt), force=force)
-    return Done(len(data) * 8 / res.header.pixels, tuple(res.notes))
+    return Done(len(data) * 8 / res.header.pixels, tuple(res.notes + alpha_note(res.alpha, fmt)))
 
 
 @click.command(short_help="Decompress .lbc files into images.")
@@ -71,7 +71,7 @@ def decode(obj: Ctx, inputs, dst, post, ensemble, threads, fmt, force, recursive
       lbcodec decode lbc/ -r -o decoded/ --jobs 2
     """
     from ..api import decode_image
-    from ..imageio import write_image_bytes
+    from ..imageio import alpha_note, write_image_bytes
 
     if is_batch(inputs, dst):
         from ..batch import DECODE_INPUTS
@@ -91,7 +91,7 @@ def decode(obj: Ctx, inputs, dst, post, ensemble, threads, fmt, force, recursive
     data = read_input(src)
     with fraction_progress(obj, f"decode {src}: post-filter") as progress:
         res = decode_image(data, post=post, ensemble=ensemble, progress=progress)
-    for note in res.notes:
+    for note in res.notes + alpha_note(res.alpha, fmt):
         obj.log(f"note: {note}")
     out = write_image_bytes(res.pixels, res.alpha, fmt)
     write_output(dst, out, force)

@@ -32,14 +32,14 @@ def restore_file(src: str, dst: str, force: bool, *, fmt: str, post: str, ensemb
     """Batch worker: restore standard image file ``src`` into image file ``dst`` (Pillow format ``fmt``)."""
     from ..batch import Done
     from ..fileio import write_atomic
-    from ..imageio import DEFAULT_MAX_PIXELS, write_image_bytes
+    from ..imageio import DEFAULT_MAX_PIXELS, alpha_note, write_image_bytes
     from ..restore import restore_image
 
     with open(src, "rb") as f:
         data = f.read()
     res = restore_image(data, post=post, ensemble=ensemble, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
     write_atomic(dst, write_image_bytes(res.pixels, res.alpha, fmt), force=force)
-    return Done(res.bpp, tuple(res.notes))
+    return Done(res.bpp, tuple(res.notes + alpha_note(res.alpha, fmt)))
 
 
 @click.command(short_help="Restore plain JPEG/JPEG 2000/WebP/AVIF/HEIF/JPEG XL files with a CNN.")
@@ -75,7 +75,7 @@ def restore(obj: Ctx, inputs, dst, post, max_pixels, ensemble, threads, fmt, for
       lbcodec restore photo.jpg -o photo-restored.png
       lbcodec restore 'camera/*.jpg' -o restored/ --jobs 2
     """
-    from ..imageio import DEFAULT_MAX_PIXELS, write_image_bytes
+    from ..imageio import DEFAULT_MAX_PIXELS, alpha_note, write_image_bytes
     from ..restore import restore_image
 
     if is_batch(inputs, dst):
@@ -98,7 +98,7 @@ def restore(obj: Ctx, inputs, dst, post, max_pixels, ensemble, threads, fmt, for
     with fraction_progress(obj, f"restore {src}") as progress:
         res = restore_image(data, post=post, ensemble=ensemble, progress=progress,
                             max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
-    for note in res.notes:
+    for note in res.notes + alpha_note(res.alpha, fmt):
         obj.log(f"note: {note}")
     out = write_image_bytes(res.pixels, res.alpha, fmt)
     write_output(dst, out, force)
