@@ -197,3 +197,22 @@ def _check_image(img: np.ndarray) -> np.ndarray:
         raise InputError("codec input is empty")
     # canonical C strides: a view like a[:, :, None] has a 0 stride that libjpeg's binding refuses
     return np.ascontiguousarray(img).reshape(-1).reshape(img.shape)
+
+
+def iter_boxes(data: bytes, what: str = "ISO"):
+    """(type, body) of each top-level box of an ISO base media file (a JP2 file, the JPEG XL
+    container), in order: 32-bit sizes, 64-bit ones (size 1) and a last box to the end (size 0).
+    ValueError on a size shorter than the box's own header (``what`` names the format)."""
+    pos, n = 0, len(data)
+    while pos + 8 <= n:
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        head = 8
+        if length == 1:
+            length, head = int.from_bytes(data[pos + 8 : pos + 16], "big"), 16
+        elif length == 0:
+            length = n - pos
+        if length < head:
+            raise ValueError(f"bad {what} box length {length}")
+        yield kind, data[pos + head : pos + length]
+        pos += length

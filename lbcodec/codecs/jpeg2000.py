@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Codec, thread_kwargs
+from .base import Codec, iter_boxes, thread_kwargs
 
 #: quality 0 and 100 map to these target PSNRs (dB) of OpenJPEG's distortion control
 PSNR_AT_Q0 = 10.0
@@ -79,18 +79,7 @@ def j2k_size(data: bytes) -> tuple[int, int]:
 
 def _jp2_codestream(data: bytes) -> bytes:
     """The contents of a JP2 file's top-level ``jp2c`` box."""
-    pos, n = 0, len(data)
-    while pos + 8 <= n:
-        length = int.from_bytes(data[pos : pos + 4], "big")
-        kind = data[pos + 4 : pos + 8]
-        head = 8
-        if length == 1:
-            length, head = int.from_bytes(data[pos + 8 : pos + 16], "big"), 16
-        elif length == 0:
-            length = n - pos
-        if length < head:
-            raise ValueError(f"bad JP2 box length {length}")
+    for kind, body in iter_boxes(data, "JP2"):
         if kind == b"jp2c":
-            return data[pos + head : pos + length]
-        pos += length
+            return body
     raise ValueError("no jp2c box (codestream) in the JP2 file")

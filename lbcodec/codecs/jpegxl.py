@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Codec, thread_kwargs
+from .base import Codec, iter_boxes, thread_kwargs
 
 #: libjxl encoder effort (1 fastest .. 9); 7 is libjxl's default
 EFFORT = 7
@@ -121,25 +121,14 @@ class _Bits:
 
 def _jxl_codestream(data: bytes) -> bytes:
     """The codestream of a JPEG XL container: the ``jxlc`` box, or the ``jxlp`` boxes joined."""
-    pos, n, parts = 0, len(data), []
-    while pos + 8 <= n:
-        length = int.from_bytes(data[pos : pos + 4], "big")
-        kind = data[pos + 4 : pos + 8]
-        head = 8
-        if length == 1:
-            length, head = int.from_bytes(data[pos + 8 : pos + 16], "big"), 16
-        elif length == 0:
-            length = n - pos
-        if length < head:
-            raise ValueError(f"bad JPEG XL box length {length}")
-        body = data[pos + head : pos + length]
+    parts: list[bytes] = []
+    for kind, body in iter_boxes(data, "JPEG XL"):
         if kind == b"jxlc":
             return body
         if kind == b"jxlp":
             parts.append(body[4:])  # after a 4-byte part index
             if sum(map(len, parts)) >= 64:  # far more than a SizeHeader and the orientation need
                 break
-        pos += length
     if not parts:
         raise ValueError("no codestream box in the JPEG XL container")
     return b"".join(parts)
