@@ -29,9 +29,17 @@ def same_file(a: str, b: str) -> bool:
 
 
 def _resolve(path: str) -> str:
-    """The path that is written for ``path``: a symbolic link's final target, else ``path`` itself."""
+    """The path that is written for ``path``: a symbolic link's final target, else ``path`` itself.
+
+    As the kernel's ``fs.protected_symlinks`` does, a link in a sticky world-writable folder
+    (``/tmp``) is followed only when it belongs to this user or to the folder's owner: another
+    user's link there could aim the write at any file of ours."""
     if not os.path.islink(path):
         return path
+    link, folder = os.lstat(path), os.stat(os.path.dirname(os.path.abspath(path)))
+    shared = folder.st_mode & stat.S_ISVTX and folder.st_mode & stat.S_IWOTH
+    if shared and link.st_uid not in (os.geteuid(), folder.st_uid):
+        raise OutputError(f"output {path!r} is another user's symbolic link in a shared folder: not following it")
     try:
         return os.path.realpath(path, strict=True)
     except FileNotFoundError:
@@ -100,8 +108,8 @@ def write_atomic(path: str, data: bytes, force: bool = False) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
+            _set_mode(f.fileno(), target)
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600
         if not force and os.path.exists(target):
             raise OutputError(f"output {path!r} appeared while writing; use --force to replace it")
         os.replace(tmp, target)
@@ -113,6 +121,20 @@ def write_atomic(path: str, data: bytes, force: bool = False) -> None:
         if isinstance(exc, OSError):
             raise OutputError(f"cannot write {path!r}: {exc.strerror}") from None
         raise
+
+
+def _set_mode(fd: int, target: str) -> None:
+    """Give the temporary file (mkstemp makes 0600) the mode of the file it replaces, or for a new
+    file 0666 less the umask, as a shell redirection would. Best effort: a filesystem that refuses
+    mode changes (vfat) keeps its own."""
+    try:
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except OSError:
+        mode = 0o666 & ~current_umask()
+    try:
+        os.fchmod(fd, mode)
+    except OSError:
+        pass
 
 
 def _write_in_place(path: str, target: str, data: bytes) -> None:

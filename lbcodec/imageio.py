@@ -68,7 +68,9 @@ def read_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage
         im = Image.open(io.BytesIO(data))
         w, h = im.size
         check_pixel_limit(w, h, max_pixels)
-        frames = getattr(im, "n_frames", 1)
+        # an MPO (a camera JPEG with a preview image) is one photo, not an animation
+        frames = getattr(im, "n_frames", 1) if im.format != "MPO" else 1
+        source_format = im.format
         im.load()
         im = ImageOps.exif_transpose(im)
     except InputError:
@@ -85,7 +87,7 @@ def read_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage
     bits = _png_bit_depth(data)
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F") or (bits is not None and bits > 8):
         notes.append(f"converted {bits or 16}-bit samples to 8 bits")
-    pixels, alpha = _to_arrays(im)
+    pixels, alpha = _to_arrays(im, source_format)
     if alpha is not None and bool((alpha == 255).all()):
         notes.append("alpha channel is fully opaque: dropped")
         alpha = None
@@ -115,14 +117,17 @@ def _png_bit_depth(data: bytes) -> int | None:
     return None
 
 
-def _to_arrays(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+def _to_arrays(im: Image.Image, source_format: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     mode = im.mode
     if mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16-bit samples (Pillow opens 16-bit PNG, TIFF and PGM as these modes, PGM scaled to
-        # the full 16-bit range): the scale comes from the bit depth, never from the values,
-        # so a dark image stays dark
+        # 16-bit samples (Pillow opens 16-bit PNG and TIFF as I;16*, 16-bit PGM and PNG as I): the
+        # scale comes from the bit depth, never from the values, so a dark image stays dark. Only
+        # a 32-bit integer image of another format (mode I, e.g. TIFF) has no telling depth: there
+        # values up to 255 are taken as 8-bit
         a = np.asarray(im, dtype=np.float64)
-        return np.clip(np.rint(a / 65535.0 * 255), 0, 255).astype(np.uint8)[:, :, None], None
+        sixteen = mode != "I" or source_format in ("PNG", "PPM") or a.max(initial=0) > 255
+        scale = 65535.0 if sixteen else 255.0
+        return np.clip(np.rint(a / scale * 255), 0, 255).astype(np.uint8)[:, :, None], None
     if mode == "F":
         a = np.asarray(im, dtype=np.float64)
         scale = 1.0 if a.max(initial=0) <= 1.0 else 255.0

@@ -137,11 +137,6 @@ def restore_image(data: bytes, post: str = "auto", ensemble: bool = False,
     pixels, alpha = coder.decode_with_alpha(data)
     h, w = pixels.shape[:2]
     bpp = len(data) * 8 / (w * h)
-    orientation = exif_orientation(codec, data)
-    if orientation != 1:
-        pixels = orient(pixels, orientation)
-        alpha = None if alpha is None else orient(alpha, orientation)
-        notes.append(f"applied the EXIF orientation ({orientation})")
     if alpha is not None and bool((alpha == 255).all()):
         notes.append("alpha channel is fully opaque: dropped")
         alpha = None
@@ -156,9 +151,17 @@ def restore_image(data: bytes, post: str = "auto", ensemble: bool = False,
     if entry is None:
         if post == "auto":
             notes.append(f"no trained restoration model for {codec} is installed: output is the plain decode")
-        return RestoreResult(pixels, codec, None, quality, bpp, notes, alpha)
-    restored = filters.apply_post(entry, pixels, ensemble, progress)
-    return RestoreResult(restored, codec, entry["name"], quality, bpp, notes, alpha)
+        restored, model = pixels, None
+    else:
+        restored, model = filters.apply_post(entry, pixels, ensemble, progress), entry["name"]
+    # the network sees the image as coded (its block grid in place); the result is then turned as
+    # encode turns its inputs, by the EXIF orientation
+    orientation = exif_orientation(codec, data)
+    if orientation != 1:
+        restored = orient(restored, orientation)
+        alpha = None if alpha is None else orient(alpha, orientation)
+        notes.append(f"applied the EXIF orientation ({orientation})")
+    return RestoreResult(restored, codec, model, quality, bpp, notes, alpha)
 
 
 #: EXIF orientation -> the same transpose as Pillow's ImageOps.exif_transpose, on (H, W[, C]) arrays

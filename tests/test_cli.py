@@ -718,3 +718,11 @@ def test_notes_for_what_is_lost_animation_frames_and_alpha_in_jpeg(tmp_path):
     assert r.exit_code == 0 and "JPEG has no alpha channel" in r.stderr
     r = run("decode", str(tmp_path / "t.lbc"), "-o", str(tmp_path / "t2.png"))
     assert r.exit_code == 0 and "alpha" not in r.stderr
+
+
+def test_a_camera_mpo_jpeg_is_one_photo_not_an_animation(tmp_path):
+    a, b = (Image.fromarray(smooth_image(32, 48, seed=i)) for i in range(2))
+    a.save(tmp_path / "cam.jpg", "MPO", save_all=True, append_images=[b])  # a photo + its preview
+    assert Image.open(tmp_path / "cam.jpg").n_frames == 2
+    r = run("encode", str(tmp_path / "cam.jpg"), "-o", str(tmp_path / "c.lbc"), "--quality", "50", "--post", "none")
+    assert r.exit_code == 0 and "frames" not in r.stderr

@@ -470,3 +470,33 @@ def test_avif_probe_size_without_pillows_avif(monkeypatch):
     check = features.check
     monkeypatch.setattr(features, "check", lambda name: False if name == "avif" else check(name))
     assert get_codec("avif").probe_size(data) == (33, 17)
+
+
+def test_probe_size_skips_stray_bytes_between_segments_as_libjpeg_does():
+    data = get_codec("jpeg").encode(smooth_image(37, 53), 50)
+    i = data.index(b"\xff\xc0")
+    garbled = data[:i] + b"\x00\x00" + data[i:]
+    assert get_codec("jpeg").decode(garbled).shape[:2] == (37, 53)  # libjpeg reads it
+    assert get_codec("jpeg").probe_size(garbled) == (53, 37)
+
+
+def test_a_cmyk_jpeg_decodes_to_rgb_as_pillow_shows_it_never_with_k_as_alpha():
+    rng = np.random.default_rng(0)
+    cmyk = np.dstack([rng.integers(0, 256, (24, 32), dtype=np.uint8) for _ in range(3)]
+                     + [np.tile(np.linspace(0, 255, 32).astype(np.uint8), (24, 1))])
+    buf = io.BytesIO()
+    Image.fromarray(cmyk, "CMYK").save(buf, "JPEG", quality=95)
+    colour, alpha = get_codec("jpeg").decode_with_alpha(buf.getvalue())
+    assert alpha is None and colour.shape == (24, 32, 3)
+    want = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+    np.testing.assert_array_equal(colour, want)
+
+
+def test_probe_size_of_a_missing_codec_says_it_is_missing(monkeypatch):
+    from lbcodec.errors import CodecUnavailableError
+
+    coder = get_codec("heif")
+    data = coder.encode(smooth_image(16, 16), 50)
+    monkeypatch.setattr(type(coder), "available", classmethod(lambda cls: False))
+    with pytest.raises(CodecUnavailableError, match="not available"):
+        coder.probe_size(data)

@@ -35,9 +35,57 @@ def test_new_file_mode_follows_umask(tmp_path, umask, mask, expected):
     out = tmp_path / "out.lbc"
     fileio.write_atomic(str(out), b"data")
     assert stat.S_IMODE(out.stat().st_mode) == expected
-    fileio.write_atomic(str(out), b"new", force=True)  # a replaced file too
+    fileio.write_atomic(str(out), b"new", force=True)  # a replaced file keeps its mode
     assert stat.S_IMODE(out.stat().st_mode) == expected and out.read_bytes() == b"new"
     assert no_temp_files(tmp_path)
+
+
+@posix_only
+def test_a_replaced_file_keeps_its_mode(tmp_path, umask):
+    umask(0o022)
+    out = tmp_path / "private.png"
+    out.write_bytes(b"old")
+    out.chmod(0o600)
+    fileio.write_atomic(str(out), b"new", force=True)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600 and out.read_bytes() == b"new"
+
+
+@posix_only
+def test_a_refused_chmod_does_not_fail_the_write(tmp_path, monkeypatch):
+    def refuse(fd, mode):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "fchmod", refuse)  # vfat without showexec refuses 0644
+    fileio.write_atomic(str(tmp_path / "x.lbc"), b"data")
+    assert (tmp_path / "x.lbc").read_bytes() == b"data" and no_temp_files(tmp_path)
+
+
+@posix_only
+def test_another_users_link_in_a_sticky_shared_folder_is_not_followed(tmp_path, monkeypatch):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious")
+    link = shared / "out.png"
+    link.symlink_to(victim)
+    real_lstat = os.lstat
+
+    class Other:  # the link as another user (neither us nor the folder's owner) would own it
+        def __init__(self, st):
+            self._st = st
+
+        def __getattr__(self, name):
+            return self._st.st_uid + 4242 if name == "st_uid" else getattr(self._st, name)
+
+    monkeypatch.setattr(os, "lstat", lambda p, *a, **k: Other(real_lstat(p, *a, **k)) if str(p) == str(link)
+                        else real_lstat(p, *a, **k))
+    with pytest.raises(OutputError, match="another user's symbolic link"):
+        fileio.write_atomic(str(link), b"new", force=True)
+    assert victim.read_bytes() == b"precious"
+    monkeypatch.setattr(os, "lstat", real_lstat)  # our own link there is followed
+    fileio.write_atomic(str(link), b"new", force=True)
+    assert victim.read_bytes() == b"new" and link.is_symlink()
 
 
 @posix_only

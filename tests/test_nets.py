@@ -224,3 +224,18 @@ def test_grow_refuses_what_is_no_growth() -> None:
         nets.grow_state_dict("attention", sd, dict(width=16, n_blocks=2, reduction=8))
     with pytest.raises(ValueError, match="reccnn networks cannot be grown"):
         nets.grow_state_dict("reccnn", nets.build("reccnn", width=8, depth=3).state_dict(), dict(width=16))
+
+
+def test_growing_float16_weights_as_shipped_is_exact() -> None:
+    torch.manual_seed(0)
+    small = nets.build("attention", in_channels=3, width=8, n_blocks=2, reduction=4)
+    for p in small.parameters():
+        p.data.normal_(0, 0.2)
+    half = {k: v.half() for k, v in small.state_dict().items()}  # as the registry stores them
+    small.load_state_dict({k: v.float() for k, v in half.items()})
+    big = nets.from_state_dict("attention", nets.grow_state_dict("attention", half, dict(width=16, n_blocks=3)))
+    x = torch.rand(1, 3, 20, 20)
+    with torch.no_grad():
+        torch.testing.assert_close(big(x), small(x), atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="keeps in_channels 3"):
+        nets.grow_state_dict("attention", half, dict(width=16, n_blocks=3, in_channels=1))

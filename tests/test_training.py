@@ -414,6 +414,10 @@ def test_train_grows_a_published_smaller_net(tmp_path: Path, patchset: PatchSet,
     zoo.publish("attention-start", "attention", small.state_dict(), cfg.slot, {"data": "test"}, 9, config=small_cfg)
     grown = replace(cfg, arch="attention", arch_config={**small_cfg, "width": 8, "n_blocks": 3},
                     init_from="attention-start", grow=True)
+    # a config that leaves reduction out builds the default (8), not the small net's 2: a clear error
+    no_reduction = {k: v for k, v in grown.arch_config.items() if k != "reduction"}
+    with pytest.raises(ValueError, match="growing keeps reduction 2, not 8"):
+        train(replace(grown, arch_config=no_reduction), patchset, str(tmp_path / "run0"), device="cpu")
     _, best = train(grown, patchset, str(tmp_path / "run"), device="cpu")
     big = nets.from_state_dict("attention", best).eval()
     x = torch.rand(1, 3, 12, 12)

@@ -161,6 +161,8 @@ class Codec:
         """(width, height) of the image that :meth:`decode` would return, read from the
         bitstream's headers only: no pixel is decoded and nothing image-sized is allocated,
         so callers can refuse huge or mismatched images before decoding them."""
+        if not self.available():
+            raise CodecUnavailableError(f"codec {self.name!r} is not available in this installation")
         try:
             w, h = self._probe_size(bytes(data))
         except CorruptContainerError:

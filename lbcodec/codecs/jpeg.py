@@ -126,7 +126,13 @@ class JpegCodec(Codec):
     def _decode(self, data: bytes) -> np.ndarray:
         import imagecodecs
 
-        return imagecodecs.jpeg8_decode(data)
+        img = imagecodecs.jpeg8_decode(data)
+        if img.ndim == 3 and img.shape[2] == 4:  # CMYK (a JPEG has no alpha): Pillow converts it to RGB
+            from PIL import Image
+
+            with Image.open(io.BytesIO(data)) as im:
+                img = np.asarray(im.convert("RGB"))
+        return img
 
     def _probe_size(self, data: bytes) -> tuple[int, int]:
         return jpeg_size(data)
@@ -143,8 +149,12 @@ def jpeg_size(data: bytes) -> tuple[int, int]:
         raise ValueError("no JPEG start-of-image marker")
     pos, n = 2, len(data)
     while pos + 4 <= n:
-        if data[pos] != 0xFF:
-            raise ValueError(f"no marker at byte {pos}")
+        if data[pos] != 0xFF:  # stray bytes between segments: libjpeg skips them (with a warning)
+            nxt = data.find(b"\xff", pos)
+            if nxt < 0:
+                break
+            pos = nxt
+            continue
         marker = data[pos + 1]
         if marker == 0xFF:  # fill byte
             pos += 1

@@ -114,7 +114,7 @@ def grow_state_dict(
     """
     if name not in _GROWERS:
         raise ValueError(f"{name} networks cannot be grown; growable: {', '.join(sorted(_GROWERS))}")
-    keys = ("width", "n_blocks", "reduction", "sa_kernel")
+    keys = ("width", "n_blocks", "reduction", "sa_kernel", "in_channels")
     return _GROWERS[name](state_dict, seed=seed, **{k: config[k] for k in keys if k in config})
 
 

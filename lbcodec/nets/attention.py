@@ -137,6 +137,7 @@ def grow_state_dict(
     n_blocks: int,
     reduction: int | None = None,
     sa_kernel: int | None = None,
+    in_channels: int | None = None,
     noise: float = 0.1,
     seed: int = 0,
 ) -> dict[str, Tensor]:
@@ -152,19 +153,21 @@ def grow_state_dict(
     only when every channel has the same number of copies: ``width`` must be a multiple of the
     small width.
 
-    ``reduction`` and ``sa_kernel``, when given, must be the small net's.
+    ``reduction``, ``sa_kernel`` and ``in_channels``, when given, must be the small net's.
 
     Raises:
         ValueError: if ``width`` is not a multiple of the small width, ``n_blocks`` is
             smaller than the small net's, or ``reduction`` / ``sa_kernel`` differ from its.
     """
+    sd = {k: v.float() for k, v in sd.items()}  # shipped weights are float16: split them exactly
     small = AttentionNet.config_from_state_dict(sd)
     w0, b0 = small["width"], small["n_blocks"]
     if width % w0 or n_blocks < b0:
         raise ValueError(f"can grow {b0} x {w0} only to a multiple of width {w0} and >= {b0} blocks, "
                          f"not {n_blocks} x {width}")
     red, sak = small.get("reduction", 8), small.get("sa_kernel", 7)
-    for key, want, have in (("reduction", reduction, red), ("sa_kernel", sa_kernel, sak)):
+    for key, want, have in (("reduction", reduction, red), ("sa_kernel", sa_kernel, sak),
+                            ("in_channels", in_channels, small["in_channels"])):
         if want is not None and want != have:
             raise ValueError(f"growing keeps {key} {have}, not {want}")
     big = AttentionNet(small["in_channels"], width, n_blocks, red, sak)

@@ -181,7 +181,7 @@ def train(
     if cfg.init_from:
         sd = zoo.load_state_dict(cfg.init_from)
         if cfg.grow:
-            sd = nets.grow_state_dict(cfg.arch, sd, cfg.arch_config, seed=tc.seed)
+            sd = nets.grow_state_dict(cfg.arch, sd, net.config, seed=tc.seed)  # with the defaults filled in
         net.load_state_dict(sd, strict=True)
     opt = torch.optim.Adam(net.parameters(), lr=tc.lr)
     loss_fn = _loss_fn(tc.loss, tc.msssim_weight)
