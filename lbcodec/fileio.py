@@ -2,7 +2,8 @@
 
 No partial file is ever left at the output path, the input is never overwritten,
 and an existing output is replaced only when ``force`` is set. New files get the
-usual permissions (``0o666`` less the umask), like a file a shell redirection makes.
+usual permissions (``0o666`` less the umask) and a replaced file keeps its own, as
+with a shell redirection.
 
 Outputs that are not regular files are honoured rather than replaced: a symbolic
 link is followed (its target is written atomically, the link stays), and an
@@ -59,8 +60,13 @@ def _is_special(path: str) -> bool:
 
 def check_output(path: str, force: bool, inputs: tuple[str, ...] = ()) -> None:
     """Raise OutputError when writing ``path`` would clobber an input or an unforced file."""
+    _checked_target(path, force, inputs)
+
+
+def _checked_target(path: str, force: bool, inputs: tuple[str, ...] = ()) -> str:
+    """:func:`check_output`, returning the path to write (:func:`_resolve`); ``-`` for stdout."""
     if path == "-":
-        return
+        return path
     for src in inputs:
         if same_file(src, path):
             raise OutputError(f"output {path!r} is the input file; choose another output path")
@@ -70,12 +76,13 @@ def check_output(path: str, force: bool, inputs: tuple[str, ...] = ()) -> None:
         raise OutputError(f"output {path!r} exists; use --force to replace it")
     target = _resolve(path)
     if _is_special(target):
-        return  # written in place: no temporary file, so its folder need not be writable
+        return target  # written in place: no temporary file, so its folder need not be writable
     folder = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(folder):
         raise OutputError(f"output folder {folder!r} does not exist")
     if not os.access(folder, os.W_OK):
         raise OutputError(f"output folder {folder!r} is not writable")
+    return target
 
 
 def current_umask() -> int:
@@ -94,8 +101,7 @@ def current_umask() -> int:
 
 def write_atomic(path: str, data: bytes, force: bool = False) -> None:
     """Write ``data`` to ``path`` atomically (see the module docstring)."""
-    check_output(path, force)
-    target = _resolve(path)
+    target = _checked_target(path, force)
     if _is_special(target):
         _write_in_place(path, target, data)
         return

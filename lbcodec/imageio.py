@@ -88,10 +88,15 @@ def read_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F") or (bits is not None and bits > 8):
         notes.append(f"converted {bits or 16}-bit samples to 8 bits")
     pixels, alpha = _to_arrays(im, source_format)
+    return LoadedImage(pixels, drop_opaque_alpha(alpha, notes), notes)
+
+
+def drop_opaque_alpha(alpha: np.ndarray | None, notes: list[str]) -> np.ndarray | None:
+    """``alpha``, or None (with a note) when it is fully opaque: coding it would only cost bits."""
     if alpha is not None and bool((alpha == 255).all()):
         notes.append("alpha channel is fully opaque: dropped")
-        alpha = None
-    return LoadedImage(pixels, alpha, notes)
+        return None
+    return alpha
 
 
 def check_pixel_limit(w: int, h: int, max_pixels: int) -> None:

@@ -17,7 +17,7 @@ from . import filters
 from .codecs import get_codec
 from .codecs.jpeg import PSNR_CHROMA_TABLE, PSNR_LUMA, STD_CHROMA, STD_LUMA, scale_table
 from .errors import InputError
-from .imageio import DEFAULT_MAX_PIXELS, check_pixel_limit
+from .imageio import DEFAULT_MAX_PIXELS, check_pixel_limit, drop_opaque_alpha
 
 # zigzag index -> natural index
 _ZIGZAG = np.array([
@@ -137,9 +137,7 @@ def restore_image(data: bytes, post: str = "auto", ensemble: bool = False,
     pixels, alpha = coder.decode_with_alpha(data)
     h, w = pixels.shape[:2]
     bpp = len(data) * 8 / (w * h)
-    if alpha is not None and bool((alpha == 255).all()):
-        notes.append("alpha channel is fully opaque: dropped")
-        alpha = None
+    alpha = drop_opaque_alpha(alpha, notes)
     found = jpeg_tables_family(data) if codec == "jpeg" else None
     quality = found[1] if found else None
     if codec == "jpeg":

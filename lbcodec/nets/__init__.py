@@ -114,8 +114,7 @@ def grow_state_dict(
     """
     if name not in _GROWERS:
         raise ValueError(f"{name} networks cannot be grown; growable: {', '.join(sorted(_GROWERS))}")
-    keys = ("width", "n_blocks", "reduction", "sa_kernel", "in_channels")
-    return _GROWERS[name](state_dict, seed=seed, **{k: config[k] for k in keys if k in config})
+    return _GROWERS[name](state_dict, seed=seed, **config)  # the grower takes the net's own arguments
 
 
 def _plain(value: Any) -> Any:
