@@ -35,6 +35,8 @@ class EncodeResult:
     quality: float
     probes: int
     notes: list[str] = field(default_factory=list)
+    #: the registry pre-filter model that ran (comcnn, modifynet), or None
+    pre_model: str | None = None
 
     @property
     def bpp(self) -> float:
@@ -66,13 +68,18 @@ def encode_image(
     quality: float | None = None,
     size: int | None = None,
     post: str = "auto",
+    pre: str | None = None,
 ) -> EncodeResult:
     """Encode an image into a .lbc container.
 
     Exactly one of ``bpp`` (whole file bits per original pixel, an upper bound),
     ``size`` (whole file bytes, an upper bound) or ``quality`` (0-100) is given.
     ``post`` names the decoder's post-filter: ``auto`` (the best shipped model for
-    the slot, or none), ``none``, a network name or a model name. ``tune`` (``psnr``
+    the slot, or none), ``none``, a network name or a model name; ``auto`` and a network
+    name prefer the post models trained after the pre-filter that runs. ``pre`` names the
+    registry model to run as the pre-filter of method comcnn or modifynet instead of the
+    slot's default (InputError if it is not a pre-filter of that method and scale; one
+    trained for another codec runs, with a note). ``tune`` (``psnr``
     or ``ssim``) is the encoder's objective where the codec has one (jpeg, heif, avif); the
     decoder does not need to know it.
     """
@@ -92,10 +99,14 @@ def encode_image(
     notes: list[str] = []
     filters.check_post_name(post)  # a misspelt --post fails before the (possibly slow) pre-filter
 
-    compact, method = filters.prefilter(method, pixels, scale, codec, notes)
+    compact, method_used = filters.prefilter(method, pixels, scale, codec, notes, pre=pre)
+    pre_model = None
+    if method_used == method:  # else no trained model was installed: the classical twin ran
+        pre_model = pre or (filters.default_pre(method, codec, scale) or {}).get("name")
+    method = method_used
     if method not in RESIZING_METHODS:
         scale = 1
-    post_id, post_hash = filters.choose_post(post, method, codec, scale, notes)
+    post_id, post_hash = filters.choose_post(post, method, codec, scale, notes, pre=pre_model)
     alpha_bytes = zlib.compress(np.ascontiguousarray(alpha).tobytes(), 9) if alpha is not None else b""
 
     def header_at(q: float) -> ctr.Header:
@@ -123,7 +134,7 @@ def encode_image(
         payload, probes, q = res.payload, res.probes, res.quality
     header = header_at(q)
     data = ctr.pack(header, payload, alpha_bytes)
-    return EncodeResult(data, header, q, probes, notes)
+    return EncodeResult(data, header, q, probes, notes, pre_model)
 
 
 def _budget_message(exc: BudgetTooSmall, pixels: int, codec: str, method: str, scale: int, bpp: float | None,

@@ -5,7 +5,8 @@ and api.decode_image, the CLI's defaults), so a bench row matches a run by hand 
 last digit: same file bytes (``lbc_sha256``), same PSNR. Rows are appended to a JSONL
 file as they finish, so a stopped bench resumes where it stopped.
 
-A *pipeline* is codec x method (x scale) x post-filter; a *target* is one of
+A *pipeline* is codec x method (x scale, x a pre-filter model named with ``pre``) x post-filter;
+a *target* is one of
 
 - ``bpp``: rate control to at most that many bits per pixel (whole .lbc file);
 - ``quality``: that codec quality, no rate control (the papers' JPEG "QF");
@@ -57,6 +58,7 @@ class Job:
     gray: bool = False
     subsampling: str = "420"
     tune: str = "psnr"  # the encoder's objective (jpeg, heif, avif); rows before it existed lack it
+    pre: str | None = None  # a named pre-filter model (``--pre``); None: the slot's default
 
     @property
     def target_kind(self) -> str:
@@ -74,6 +76,8 @@ class Job:
     @property
     def key(self) -> str:
         k = f"{os.path.basename(self.image)}|{self.codec}|{self.method}|{self.scale}|{self.post}|{self.target}"
+        if self.pre:  # only when named: the keys of default-pre rows stay as they were
+            k += f"|pre-{self.pre}"
         if self.gray:
             k += "|gray"
         if self.subsampling != "420":
@@ -118,6 +122,32 @@ def collect_images(paths: Iterable[str]) -> list[str]:
     return out
 
 
+def job_scale(scale: int | None, method: str) -> int:
+    """The scale a bench job of ``method`` runs at: ``--scale`` for downsample/comcnn, else the default."""
+    from .api import default_scale
+
+    return scale if (scale and method in ("downsample", "comcnn")) else default_scale(method)
+
+
+def check_pre(pre: str, codecs, methods, scale: int | None = None, notes: list[str] | None = None) -> str:
+    """The method that pre-filter model ``pre`` serves in a bench of these codecs and methods.
+
+    InputError (one line) for an unknown name, a model that is not a pre-filter, a method not
+    among ``methods`` or a scale other than the model's; a model trained for another codec is
+    allowed, with a note in ``notes`` (once per codec)."""
+    from .errors import InputError
+    from .filters import check_pre as check_slot
+    from .filters import check_pre_name
+
+    method = check_pre_name(pre).get("slot", {}).get("method")
+    if method not in methods:
+        raise InputError(f"model {pre} is a {method} pre-filter: it needs {method} in --methods "
+                         f"(not {', '.join(methods)})")
+    for codec in codecs:
+        check_slot(pre, method, codec, job_scale(scale, method), notes if notes is not None else [])
+    return method
+
+
 def make_jobs(
     images: Iterable[str],
     codecs,
@@ -131,20 +161,23 @@ def make_jobs(
     gray: bool = False,
     subsampling: str = "420",
     tune: str = "psnr",
+    pre: str | None = None,
 ) -> list[Job]:
     """Every pipeline x target x image, pipeline by pipeline (results come in curve by curve).
 
     ``tune`` applies to the codecs that have the choice (jpeg, heif, avif); the others' jobs get ``psnr``.
+    ``pre`` (a pre-filter model) runs in the jobs of the method it serves (:func:`check_pre`: InputError
+    if it cannot); the other methods keep their default pre-filter.
     """
-    from .api import default_scale
     from .codecs import CODECS
 
+    pre_for = check_pre(pre, codecs, methods, scale) if pre is not None else None
     images = list(images)
     targets = [{"target_bpp": float(b)} for b in bpps] + [{"quality": float(q), "match_rate": match_rate}
                                                           for q in qualities]
     return [
-        Job(img, c, m, scale if (scale and m in ("downsample", "comcnn")) else default_scale(m), p,
-            gray=gray, subsampling=subsampling, tune=tune if c in CODECS and CODECS[c].has_tune else "psnr", **t)
+        Job(img, c, m, job_scale(scale, m), p, gray=gray, subsampling=subsampling,
+            tune=tune if c in CODECS and CODECS[c].has_tune else "psnr", pre=pre if m == pre_for else None, **t)
         for c in codecs
         for m in methods
         for p in posts
@@ -212,6 +245,7 @@ def run_job(job: Job, timing: str = "basic") -> dict:
     post, ensemble = _split_post(job.post)
     row = _row_head(job)
     common = {"alpha": alpha, "codec": job.codec, "subsampling": job.subsampling, "tune": job.tune}
+    coded = {**common, "method": job.method, "scale": job.scale, "post": post, "pre": job.pre}
     budget = None
     try:
         if job.target_kind == "size":
@@ -219,11 +253,11 @@ def run_job(job: Job, timing: str = "basic") -> dict:
             budget = len(plain.data)
         t0 = time.perf_counter()
         if job.target_kind == "bpp":
-            enc = encode_image(pixels, method=job.method, scale=job.scale, bpp=job.target_bpp, post=post, **common)
+            enc = encode_image(pixels, bpp=job.target_bpp, **coded)
         elif job.target_kind == "quality":
-            enc = encode_image(pixels, method=job.method, scale=job.scale, quality=job.quality, post=post, **common)
+            enc = encode_image(pixels, quality=job.quality, **coded)
         else:
-            enc = encode_image(pixels, method=job.method, scale=job.scale, size=budget, post=post, **common)
+            enc = encode_image(pixels, size=budget, **coded)
         t_enc = time.perf_counter() - t0
     except LbcError as exc:
         row.update(ok=False, error=str(exc))
@@ -248,6 +282,7 @@ def run_job(job: Job, timing: str = "basic") -> dict:
         probes=enc.probes,
         method_used=pipe.method,
         scale_used=pipe.scale,
+        pre_model=enc.pre_model,
         post_id=pipe.post_id,
         post_model=entry["name"] if entry else None,
         lbc_sha256=hashlib.sha256(enc.data).hexdigest()[:16],
@@ -278,13 +313,14 @@ def _timings(job: Job, pixels, alpha, post: str, enc, t_enc: float, full: bool) 
     else:
         t0 = time.perf_counter()
         encode_image(pixels, alpha=alpha, codec=job.codec, method=job.method, scale=job.scale,
-                     subsampling=job.subsampling, tune=job.tune, quality=enc.quality, post=post)
+                     subsampling=job.subsampling, tune=job.tune, quality=enc.quality, post=post, pre=job.pre)
         out["enc1_s"] = time.perf_counter() - t0
     if not full:
         return out
     pipe = enc.header.pipeline
     t0 = time.perf_counter()
-    compact, _ = prefilter(pipe.method, pixels, pipe.scale, job.codec, [])
+    compact, _ = prefilter(pipe.method, pixels, pipe.scale, job.codec, [],
+                           pre=job.pre if pipe.method == job.method else None)
     out["pre_s"] = time.perf_counter() - t0
     coder = get_codec(job.codec)
     t0 = time.perf_counter()
@@ -414,6 +450,8 @@ def load_rows(path: str) -> list[dict]:
 def pipeline_id(r: dict) -> str:
     """Identity of a pipeline (everything but image and target), from a row, summary entry or Job dict."""
     pid = f"{r['codec']}|{r['method']}|{r['scale']}|{r['post']}"
+    if r.get("pre"):
+        pid += f"|pre-{r['pre']}"
     if r.get("gray"):
         pid += "|gray"
     if r.get("subsampling", "420") != "420":
@@ -528,9 +566,10 @@ def row_target(r: dict) -> tuple[str, str, float]:
 
 
 def pipeline_label(codec: str, method: str, scale: int, post: str, post_models=(), gray=False, subsampling="420",
-                   methods_used=(), tune="psnr") -> str:
-    """Human name of a pipeline: ``jpeg none``, ``jpeg downsample x1/2 + srcnn-jpeg-ds2``."""
-    s = f"{codec} {method}" + (f" x1/{scale}" if scale > 1 else "")
+                   methods_used=(), tune="psnr", pre: str | None = None) -> str:
+    """Human name of a pipeline: ``jpeg none``, ``jpeg downsample x1/2 + srcnn-jpeg-ds2``; a named
+    pre-filter model follows its method: ``jpeg comcnn(comcnn-jpeg) x1/2 + reccnn-jpeg``."""
+    s = f"{codec} {method}" + (f"({pre})" if pre else "") + (f" x1/{scale}" if scale > 1 else "")
     used = sorted(set(methods_used) - {method})
     if used:
         s += f" (ran as {'/'.join(used)}: no model)"
@@ -573,7 +612,7 @@ def summarize(rows: list[dict]) -> list[dict]:
         pipe_info[pid] = {
             "pipeline": pipeline_label(r0["codec"], r0["method"], r0["scale"], r0["post"], models,
                                        r0.get("gray", False), r0.get("subsampling", "420"), used,
-                                       r0.get("tune", "psnr")),
+                                       r0.get("tune", "psnr"), r0.get("pre")),
             "plain": bool(ok) and r0["method"] == "none" and used <= {"none"} and models <= {None} and not ens,
         }
     out = []
@@ -585,7 +624,8 @@ def summarize(rows: list[dict]) -> list[dict]:
             "pipeline_id": pid, **pipe_info[pid],
             "codec": r0["codec"], "method": r0["method"], "scale": r0["scale"], "post": r0["post"],
             "gray": r0.get("gray", False), "subsampling": r0.get("subsampling", "420"),
-            "tune": r0.get("tune", "psnr"), "target": label, "target_kind": kind, "target_value": value,
+            "tune": r0.get("tune", "psnr"), "pre": r0.get("pre"),
+            "target": label, "target_kind": kind, "target_value": value,
             "target_bpp": value if kind == "bpp" else None,
             "images": len(rs), "failed": len(rs) - len(ok),
         }
@@ -884,7 +924,7 @@ def write_outputs(out_dir: str, rows: list[dict], settings: dict, memory: list[d
 
 
 CSV_FIELDS = ("image", "codec", "method", "scale", "post", "gray", "subsampling", "tune", "target", "ok", "width", "height",
-              "bytes", "bpp", "quality", "method_used", "post_model", "psnr_rgb", "psnr_y", "ms_ssim", "ssim_y", "psnr_b_y", "enc_s", "dec_s", "threads", "lbc_sha256", "error")
+              "bytes", "bpp", "quality", "method_used", "pre_model", "post_model", "psnr_rgb", "psnr_y", "ms_ssim", "ssim_y", "psnr_b_y", "enc_s", "dec_s", "threads", "lbc_sha256", "error")
 
 
 def _write_csv(path: str, rows: list[dict]) -> None:

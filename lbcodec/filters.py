@@ -4,7 +4,9 @@
 codec encodes (identity, bicubic downsampling, ComCNN, Modify-Net);
 ``reconstruct`` turns the decoded compact image back into an image of the
 original size (identity or bicubic upsampling, then a restoration network).
-``choose_post`` picks the post-filter that ``encode`` records in the header.
+``choose_post`` picks the post-filter that ``encode`` records in the header: for a
+trained pre-filter (the slot's default, or one named with ``pre``), the post models
+trained on its outputs come first.
 
 Models come from the weights registry (:mod:`lbcodec.zoo`). While no trained
 model exists for a slot, the CNN pre-filters fall back to their classical twin
@@ -77,11 +79,53 @@ def _run(net, img: np.ndarray, ensemble: bool = False,
     return np.ascontiguousarray(y[0].permute(1, 2, 0).numpy())
 
 
-def prefilter(method: str, pixels: np.ndarray, scale: int, codec: str, notes: list[str]) -> tuple[np.ndarray, str]:
-    """Original uint8 HxWxC -> (compact uint8 image for the codec, the method really used)."""
+def check_pre_name(pre: str) -> dict[str, Any]:
+    """The entry of registry model ``pre`` if it is a pre-filter (whatever its slot); InputError
+    otherwise, in one line."""
+    try:
+        entry = zoo.get_entry(pre)
+    except zoo.ZooError:
+        raise InputError(f"unknown pre-filter model {pre!r}: see `lbcodec models` for the trained models") from None
+    role = entry.get("slot", {}).get("role")
+    if role != "pre":
+        what = "a post-filter (role post)" if role == "post" else f"of role {role!r}"
+        raise InputError(f"model {pre} is {what}, not a pre-filter; see `lbcodec models`")
+    return entry
+
+
+def check_pre(pre: str, method: str, codec: str, scale: int, notes: list[str]) -> dict[str, Any]:
+    """Check that registry model ``pre`` can be the pre-filter of this slot, and return its entry.
+
+    InputError (one line) for an unknown name, a model that is not a pre-filter (:func:`check_pre_name`),
+    or one trained for another method or scale; a model trained for another codec is allowed, with a note."""
+    entry = check_pre_name(pre)
+    slot = entry.get("slot", {})
+    if slot.get("method") != method:
+        raise InputError(f"model {pre} is a {slot.get('method')} pre-filter: it needs --method {slot.get('method')}, "
+                         f"not {method}")
+    if slot.get("scale") is not None and int(slot["scale"]) != scale:
+        raise InputError(f"model {pre} was trained for scale x1/{slot['scale']}, not x1/{scale}: "
+                         f"use --scale {slot['scale']}")
+    if slot.get("codec") != codec:
+        notes.append(f"model {pre} was trained for {slot.get('codec')}/{method}, not {codec}/{method}")
+    return entry
+
+
+def default_pre(method: str, codec: str, scale: int) -> dict[str, Any] | None:
+    """The slot's default pre-filter entry (methods comcnn and modifynet), or None."""
+    return zoo.find_default("pre", method, codec, scale) if method in _FALLBACK else None
+
+
+def prefilter(method: str, pixels: np.ndarray, scale: int, codec: str, notes: list[str],
+              pre: str | None = None) -> tuple[np.ndarray, str]:
+    """Original uint8 HxWxC -> (compact uint8 image for the codec, the method really used).
+
+    ``pre`` names the registry model to run instead of the slot's default (checked by
+    :func:`check_pre` first: InputError if it cannot serve this slot)."""
     h, w = pixels.shape[:2]
+    named = check_pre(pre, method, codec, scale, notes) if pre is not None else None
     if method in _FALLBACK:
-        entry = zoo.find_default("pre", method, codec, scale)
+        entry = named if named is not None else default_pre(method, codec, scale)
         if entry is None:
             method_used = _FALLBACK[method]
             others = sorted({e["slot"].get("scale", 1) for e in zoo.list_models()
@@ -106,6 +150,21 @@ def prefilter(method: str, pixels: np.ndarray, scale: int, codec: str, notes: li
     raise InputError(f"unknown method {method!r}")
 
 
+def _pre_name(method: str, codec: str, scale: int, pre: str | None) -> str | None:
+    """The pre-filter a post-filter of this slot follows: ``pre`` if named, else the slot's default."""
+    if pre is not None:
+        return pre
+    entry = default_pre(method, codec, scale)
+    return entry["name"] if entry is not None else None
+
+
+def default_post(method: str, codec: str, scale: int, pre: str | None = None) -> dict[str, Any] | None:
+    """The slot's default post-filter entry. For a method with a trained pre-filter (comcnn,
+    modifynet), the post models trained on the outputs of the pre-filter that runs (``pre``,
+    or the one ``encode`` picks by default) come first: each ComCNN has its own RecCNN."""
+    return zoo.find_default("post", method, codec, scale, pre=_pre_name(method, codec, scale, pre))
+
+
 def check_post_name(post: str) -> dict[str, Any] | None:
     """Check that ``post`` can name a post-filter at all, whatever the slot: ``auto``, ``none``,
     a network family, or the name of a registry model whose role is ``post``. Returns that
@@ -126,14 +185,17 @@ def check_post_name(post: str) -> dict[str, Any] | None:
     return entry
 
 
-def resolve_post(post: str, method: str, codec: str, scale: int, notes: list[str]) -> dict[str, Any] | None:
+def resolve_post(post: str, method: str, codec: str, scale: int, notes: list[str],
+                 pre: str | None = None) -> dict[str, Any] | None:
     """The registry entry that ``post`` (auto, none, a network family or a model name) names for
     this slot; None means no post-filter (a note says so when a named family has no model).
+    ``auto`` and a family prefer the post models paired with ``pre`` (the pre-filter model that
+    ran; default: the slot's default pre-filter).
     InputError for an unknown name or a model that is not a post-filter (:func:`check_post_name`)."""
     if post == "none":
         return None
     if post == "auto":
-        return zoo.find_default("post", method, codec, scale)
+        return default_post(method, codec, scale, pre)
     if post in POST_NETS:
         fits = [e for e in zoo.list_models() if e["arch"] == post and e["slot"].get("role") == "post"
                 and e["slot"].get("method") == method and e["slot"].get("codec") == codec
@@ -141,7 +203,9 @@ def resolve_post(post: str, method: str, codec: str, scale: int, notes: list[str
         if not fits:
             notes.append(f"no trained {post} model for {codec} with method {method}: bicubic only")
             return None
-        return max(fits, key=lambda e: e.get("provenance", {}).get("validation", {}).get("score") or 0.0)
+        pre_name = _pre_name(method, codec, scale, pre)
+        paired = [e for e in fits if pre_name is not None and zoo.trained_after(e) == pre_name]
+        return max(paired or fits, key=lambda e: e.get("provenance", {}).get("validation", {}).get("score") or 0.0)
     entry = check_post_name(post)
     assert entry is not None
     slot = entry.get("slot", {})
@@ -150,9 +214,11 @@ def resolve_post(post: str, method: str, codec: str, scale: int, notes: list[str
     return entry
 
 
-def choose_post(post: str, method: str, codec: str, scale: int, notes: list[str]) -> tuple[int, bytes]:
-    """(container id, 4-byte hash prefix) of the post-filter ``encode`` records."""
-    entry = resolve_post(post, method, codec, scale, notes)
+def choose_post(post: str, method: str, codec: str, scale: int, notes: list[str],
+                pre: str | None = None) -> tuple[int, bytes]:
+    """(container id, 4-byte hash prefix) of the post-filter ``encode`` records; ``pre`` as in
+    :func:`resolve_post`."""
+    entry = resolve_post(post, method, codec, scale, notes, pre)
     if entry is None:
         return POST_NONE_ID, b""
     return int(entry["container_id"]), bytes.fromhex(entry["sha256"][:8])
@@ -183,7 +249,7 @@ def reconstruct(
             # altered header): never run it after the decoder; the slot's default stands in, as for a
             # model that is not installed
             role = entry.get("slot", {}).get("role")
-            default = zoo.find_default("post", pipe.method, pipe.codec, pipe.scale)
+            default = default_post(pipe.method, pipe.codec, pipe.scale)
             fallback = f"using {default['name']}, the current default for {pipe.codec}/{pipe.method}" \
                 if default is not None else "bicubic only"
             notes.append(f"the recorded post-filter #{pipe.post_id} ({entry['name']}) is a {role}-filter, "
@@ -193,7 +259,7 @@ def reconstruct(
             entry = default
         elif entry is None:
             # a model that is no longer shipped (or not yet): its slot's current default stands in
-            entry = zoo.find_default("post", pipe.method, pipe.codec, pipe.scale)
+            entry = default_post(pipe.method, pipe.codec, pipe.scale)
             if entry is None:
                 notes.append(f"post-filter model #{pipe.post_id} is not installed: bicubic only")
                 return img

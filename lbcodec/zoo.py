@@ -52,6 +52,7 @@ __all__ = [
     "ENV_VAR",
     "ZooError",
     "find_default",
+    "trained_after",
     "entry_by_container_id",
     "get_entry",
     "list_models",
@@ -229,6 +230,7 @@ def find_default(
     bpp: float | None = None,
     channels: int | None = None,
     weights_dir: str | os.PathLike[str] | None = None,
+    pre: str | None = None,
 ) -> dict[str, Any] | None:
     """The best entry for a pipeline slot, or None if no model fits.
 
@@ -241,7 +243,10 @@ def find_default(
     smallest container_id (so the choice is deterministic). When the codec has
     ``settings_tag`` (its encoder settings changed) and some fits were trained on
     those settings (``provenance["data"]["codec_settings"]``), only they compete:
-    scores measured on another encoder's decodes are not comparable.
+    scores measured on another encoder's decodes are not comparable. ``pre`` (the
+    name of the pre-filter a post-filter will follow) puts the post models trained on
+    that pre-filter's outputs (provenance ``data.pre``) first: a RecCNN trained on
+    one ComCNN's compact images is not the partner of another ComCNN.
     """
 
     def fits(entry: Mapping[str, Any]) -> bool:
@@ -273,7 +278,16 @@ def find_default(
     if current:
         same = [e for e in candidates if _trained_on(e) == current]
         candidates = same or candidates
+    if pre is not None:
+        paired = [e for e in candidates if trained_after(e) == pre]
+        candidates = paired or candidates
     return min(candidates, key=rank) if candidates else None
+
+
+def trained_after(entry: Mapping[str, Any]) -> str | None:
+    """The pre-filter whose outputs a post model was trained on (provenance ``data.pre``), if recorded."""
+    data = entry.get("provenance", {}).get("data")
+    return data.get("pre") if isinstance(data, Mapping) else None
 
 
 def _trained_on(entry: Mapping[str, Any]) -> str | None:

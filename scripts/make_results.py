@@ -242,6 +242,7 @@ def _rows_for(table: PT.PaperTable, group: str, results: str) -> tuple[list[dict
 def _select(rows: list[dict], ours: PT.Ours, target: float, image: str | None) -> list[dict]:
     label = ours.target_label(target)
     rs = [r for r in rows if r["codec"] == ours.codec and r["method"] == ours.method and r["post"] == ours.post
+          and not r.get("pre")  # the shipped default pre-filter, not one named with `bench --pre`
           and B.row_target(r)[0] == label and (image is None or r["image"] == image)]
     if ours.tune == "psnr":
         return [r for r in rs if r.get("tune", "psnr") == "psnr"]

@@ -223,6 +223,22 @@ def test_tune_ssim_is_its_own_pipeline(images, tmp_path):
         assert (hashlib.sha256(data).hexdigest()[:16] == row["lbc_sha256"]) is same
 
 
+def test_a_named_pre_filter_shows_in_keys_ids_and_labels_only_when_given():
+    """`bench --pre`: jobs, pipeline ids and labels of rows without a named pre-filter are as before."""
+    job = bench.Job("d/a.png", "jpeg", "comcnn", 2, "auto", target_bpp=0.2)
+    assert job.key == "a.png|jpeg|comcnn|2|auto|0.2" + ENC["jpeg"]
+    named = bench.Job("d/a.png", "jpeg", "comcnn", 2, "auto", target_bpp=0.2, pre="comcnn-jpeg", gray=True)
+    assert named.key == "a.png|jpeg|comcnn|2|auto|0.2|pre-comcnn-jpeg|gray" + ENC["jpeg"]
+    row = {"codec": "jpeg", "method": "comcnn", "scale": 2, "post": "auto"}
+    assert bench.pipeline_id(row) == bench.pipeline_id({**row, "pre": None}) == "jpeg|comcnn|2|auto"
+    assert bench.pipeline_id({**row, "pre": "comcnn-jpeg"}) == "jpeg|comcnn|2|auto|pre-comcnn-jpeg"
+    assert bench.pipeline_label("jpeg", "comcnn", 2, "auto", {"reccnn-jpeg"}) == "jpeg comcnn x1/2 + reccnn-jpeg"
+    assert bench.pipeline_label("jpeg", "comcnn", 2, "auto", {"reccnn-jpeg"}, pre="comcnn-jpeg") == \
+        "jpeg comcnn(comcnn-jpeg) x1/2 + reccnn-jpeg"
+    assert bench.pipeline_label("jpeg", "modifynet", 1, "none", pre="modifynet-jpeg") == \
+        "jpeg modifynet(modifynet-jpeg)"
+
+
 def test_bad_options_are_usage_errors(images, tmp_path):
     res = CliRunner().invoke(cli, ["bench", images, "--posts", "nosuchnet", "-o", str(tmp_path / "x")])
     assert res.exit_code == 2 and "unknown post-filter" in res.output

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
+
 import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
 
-from lbcodec import nets, zoo
+from lbcodec import filters, nets, zoo
 from lbcodec.api import decode_image, encode_image
 from lbcodec.cli import cli
 from lbcodec.container import pack, unpack
@@ -462,3 +465,211 @@ def test_restore_keeps_the_alpha_channel(no_weights, tmp_path, fmt):
     with Image.open(tmp_path / "r.png") as im:
         assert im.mode == "RGBA"
         assert np.array_equal(np.asarray(im)[:, :, 3], res.alpha)
+
+
+def test_comcnn_records_the_partner_of_the_chosen_comcnn(tiny_zoo):
+    """Two ComCNN/RecCNN pairs: encode runs the ComCNN with the best score, and records the RecCNN
+    trained on its compact images, not the RecCNN with the best score (scores are not comparable)."""
+    slot = {"method": "comcnn", "codec": "jpeg", "scale": 2}
+    net = nets.build("comcnn", width=8)
+    zoo.publish("t-comcnn2", "comcnn", net.state_dict(), {"role": "pre", **slot},
+                {"data": {"roots": ["x"]}, "validation": {"score": 9.0}}, 7, weights_dir=tiny_zoo, config={"width": 8})
+    rec = nets.build("reccnn", width=8, depth=4)
+    for name, cid, score, pre in (("t-reccnn2", 8, 0.1, "t-comcnn2"), ("t-reccnn-best", 9, 5.0, "t-comcnn")):
+        zoo.publish(name, "reccnn", rec.state_dict(), {"role": "post", **slot},
+                    {"data": {"roots": ["x"], "pre": pre}, "validation": {"score": score}}, cid,
+                    weights_dir=tiny_zoo, config={"width": 8, "depth": 4})
+    enc = encode_image(IMG, codec="jpeg", method="comcnn", quality=50)
+    assert enc.header.pipeline.post_id == 8  # t-reccnn2 follows t-comcnn2
+    notes: list[str] = []
+    assert filters.resolve_post("reccnn", "comcnn", "jpeg", 2, notes)["name"] == "t-reccnn2"
+    assert filters.default_post("comcnn", "jpeg", 2)["name"] == "t-reccnn2"
+    assert filters.default_post("none", "jpeg", 1)["name"] == "t-arcnn"  # no pre-filter: unchanged
+
+
+# -- a named pre-filter model (`encode --pre`, `bench --pre`) -------------------------------------------------------
+
+
+@pytest.fixture()
+def two_comcnns(tiny_zoo):
+    """Two ComCNNs for jpeg x1/2, each with its RecCNN: t-comcnn2 is the default (best score) and its
+    partner t-reccnn2 has the best score too; t-reccnn-old is the partner of t-comcnn (low score)."""
+    slot = {"method": "comcnn", "codec": "jpeg", "scale": 2}
+    net = nets.build("comcnn", width=8)
+    zoo.publish("t-comcnn2", "comcnn", net.state_dict(), {"role": "pre", **slot},
+                {"data": {"roots": ["x"]}, "validation": {"score": 9.0}}, 7, weights_dir=tiny_zoo, config={"width": 8})
+    rec = nets.build("reccnn", width=8, depth=4)
+    for name, cid, score, pre in (("t-reccnn2", 8, 5.0, "t-comcnn2"), ("t-reccnn-old", 9, 0.1, "t-comcnn")):
+        zoo.publish(name, "reccnn", rec.state_dict(), {"role": "post", **slot},
+                    {"data": {"roots": ["x"], "pre": pre}, "validation": {"score": score}}, cid,
+                    weights_dir=tiny_zoo, config={"width": 8, "depth": 4})
+    return tiny_zoo
+
+
+def test_named_pre_filter_runs_and_records_its_partner(two_comcnns):
+    from lbcodec.codecs import get_codec
+    from lbcodec.filters import _run
+
+    default = encode_image(IMG, codec="jpeg", method="comcnn", quality=50)
+    assert default.pre_model == "t-comcnn2" and default.header.pipeline.post_id == 8  # t-reccnn2
+    named = encode_image(IMG, codec="jpeg", method="comcnn", quality=50, pre="t-comcnn")
+    assert named.pre_model == "t-comcnn" and named.notes == []
+    assert named.header.pipeline.post_id == 9  # t-reccnn-old, the partner of t-comcnn, whatever the scores
+    # the named model made the compact image the codec coded
+    compact = _run(zoo.load_model("t-comcnn"), IMG)
+    assert unpack(named.data).payload == get_codec("jpeg").encode(compact, 50, "420", "psnr")
+    assert unpack(named.data).payload != unpack(default.data).payload
+    # --post reccnn (the family) follows the named pre-filter too; a model name is kept as given
+    fam = encode_image(IMG, codec="jpeg", method="comcnn", quality=50, pre="t-comcnn", post="reccnn")
+    assert fam.header.pipeline.post_id == 9
+    assert encode_image(IMG, codec="jpeg", method="comcnn", quality=50, post="reccnn").header.pipeline.post_id == 8
+    mine = encode_image(IMG, codec="jpeg", method="comcnn", quality=50, pre="t-comcnn", post="t-reccnn2")
+    assert mine.header.pipeline.post_id == 8
+    # the library functions take the pre-filter too
+    notes: list[str] = []
+    assert filters.default_post("comcnn", "jpeg", 2, pre="t-comcnn")["name"] == "t-reccnn-old"
+    assert filters.resolve_post("reccnn", "comcnn", "jpeg", 2, notes, pre="t-comcnn")["name"] == "t-reccnn-old"
+    assert filters.choose_post("auto", "comcnn", "jpeg", 2, notes, pre="t-comcnn")[0] == 9 and notes == []
+    # decoding needs nothing new: the header names the post-filter
+    assert np.array_equal(decode_image(named.data).pixels,
+                          decode_image(named.data, post="t-reccnn-old").pixels)
+
+
+def test_named_pre_filter_of_another_codec_runs_with_a_note(two_comcnns):
+    enc = encode_image(IMG, codec="webp", method="comcnn", quality=50, pre="t-comcnn")
+    assert enc.pre_model == "t-comcnn" and enc.header.pipeline.method == "comcnn"
+    assert enc.notes == ["model t-comcnn was trained for jpeg/comcnn, not webp/comcnn"]
+
+
+@pytest.mark.parametrize("method, scale, pre, msg", [
+    ("comcnn", 2, "nosuch", "unknown pre-filter model 'nosuch': see `lbcodec models` for the trained models"),
+    ("comcnn", 2, "t-reccnn", "model t-reccnn is a post-filter (role post), not a pre-filter; see `lbcodec models`"),
+    ("downsample", 2, "t-comcnn", "model t-comcnn is a comcnn pre-filter: it needs --method comcnn, not downsample"),
+    ("comcnn", 2, "t-modify", "model t-modify is a modifynet pre-filter: it needs --method modifynet, not comcnn"),
+    ("modifynet", 1, "t-comcnn", "model t-comcnn is a comcnn pre-filter: it needs --method comcnn, not modifynet"),
+    ("comcnn", 3, "t-comcnn", "model t-comcnn was trained for scale x1/2, not x1/3: use --scale 2"),
+])
+def test_a_pre_filter_that_cannot_serve_the_slot_is_refused(two_comcnns, tmp_path, monkeypatch, method, scale, pre,
+                                                            msg):
+    import re
+
+    from lbcodec.errors import InputError
+
+    with monkeypatch.context() as m:  # checked before any network runs
+        m.setattr(filters, "_run", lambda *a, **k: pytest.fail("ran a network before checking --pre"))
+        with pytest.raises(InputError, match=re.escape(msg)):
+            encode_image(IMG, codec="jpeg", method=method, scale=scale, quality=50, pre=pre)
+    # the command line: a usage error (exit status 2), one line, no output; a batch writes nothing either
+    src = tmp_path / "in.png"
+    from PIL import Image
+
+    Image.fromarray(IMG).save(src)
+    (tmp_path / "many").mkdir()
+    Image.fromarray(IMG).save(tmp_path / "many" / "a.png")
+    args = ["--method", method, "--pre", pre, "--quality", "50"] + (["--scale", str(scale)] if scale > 1 else [])
+    for io in ([str(src), "-o", str(tmp_path / "a.lbc")], [str(tmp_path / "many"), "-o", str(tmp_path / "out")]):
+        r = CliRunner().invoke(cli, ["encode", *io, *args])
+        assert r.exit_code == 2, r.output
+        assert f"Invalid value for '--pre': {msg}\n" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "a.lbc").exists() and not (tmp_path / "out").exists()
+
+
+def test_encode_cli_pre_option_single_and_batch(two_comcnns, tmp_path):
+    from PIL import Image
+
+    (tmp_path / "in").mkdir()
+    for i in range(2):
+        Image.fromarray(photo_like(48, 64, seed=i)).save(tmp_path / "in" / f"im{i}.png")
+    src = tmp_path / "in" / "im0.png"
+    r = CliRunner().invoke(cli, ["encode", str(src), "-o", str(tmp_path / "a.lbc"), "--method", "comcnn",
+                                 "--quality", "50", "--pre", "t-comcnn"])
+    assert r.exit_code == 0, r.output
+    assert "method comcnn (t-comcnn) x1/2" in r.stderr
+    single = (tmp_path / "a.lbc").read_bytes()
+    assert unpack(single).header.pipeline.post_id == 9
+    # the same through the library
+    from lbcodec.imageio import read_image
+
+    img = read_image(src.read_bytes())
+    assert encode_image(img.pixels, codec="jpeg", method="comcnn", quality=50, pre="t-comcnn").data == single
+    # --post reccnn follows it
+    r = CliRunner().invoke(cli, ["encode", str(src), "-o", str(tmp_path / "b.lbc"), "--method", "comcnn",
+                                 "--quality", "50", "--pre", "t-comcnn", "--post", "reccnn"])
+    assert r.exit_code == 0, r.output
+    assert unpack((tmp_path / "b.lbc").read_bytes()).header.pipeline.post_id == 9
+    # a batch passes it to every file
+    r = CliRunner().invoke(cli, ["encode", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--method", "comcnn",
+                                 "--quality", "50", "--pre", "t-comcnn"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "out" / "im0.lbc").read_bytes() == single
+    assert unpack((tmp_path / "out" / "im1.lbc").read_bytes()).header.pipeline.post_id == 9
+    # without --pre: the default pair
+    r = CliRunner().invoke(cli, ["encode", str(tmp_path / "in"), "-o", str(tmp_path / "dflt"), "--method", "comcnn",
+                                 "--quality", "50"])
+    assert r.exit_code == 0, r.output
+    assert {unpack(p.read_bytes()).header.pipeline.post_id for p in (tmp_path / "dflt").iterdir()} == {8}
+    # another codec: allowed, with a note on stderr
+    r = CliRunner().invoke(cli, ["encode", str(src), "-o", str(tmp_path / "w.lbc"), "--codec", "webp",
+                                 "--method", "comcnn", "--quality", "50", "--pre", "t-comcnn"])
+    assert r.exit_code == 0, r.output
+    assert "note: model t-comcnn was trained for jpeg/comcnn, not webp/comcnn" in r.stderr
+
+
+def test_bench_pre_option_keys_rows_and_labels(two_comcnns, tmp_path):
+    from PIL import Image
+
+    from lbcodec import bench
+
+    (tmp_path / "imgs").mkdir()
+    Image.fromarray(photo_like(48, 64)).save(tmp_path / "imgs" / "im.png")
+    enc = bench._settings_key("jpeg")
+    # keys: the named pre only in the jobs of the method it serves; no --pre: the keys of before
+    plain = bench.make_jobs(["im.png"], ["jpeg"], ["none", "comcnn"], qualities=[50])
+    named = bench.make_jobs(["im.png"], ["jpeg"], ["none", "comcnn"], qualities=[50], pre="t-comcnn")
+    assert [j.key for j in plain] == [f"im.png|jpeg|none|1|auto|q50{enc}", f"im.png|jpeg|comcnn|2|auto|q50{enc}"]
+    assert [j.key for j in named] == [f"im.png|jpeg|none|1|auto|q50{enc}",
+                                      f"im.png|jpeg|comcnn|2|auto|q50|pre-t-comcnn{enc}"]
+    assert [j.pre for j in named] == [None, "t-comcnn"]
+    out = str(tmp_path / "b")
+    base = ["bench", str(tmp_path / "imgs"), "--methods", "none,comcnn", "--quality", "50", "--no-plots", "-o", out]
+    r = CliRunner().invoke(cli, [*base, "--pre", "t-comcnn", "--timing", "full"])
+    assert r.exit_code == 0, r.output
+    rows = {r["key"]: r for r in bench.load_rows(os.path.join(out, "bench.jsonl"))}
+    row = rows[named[1].key]
+    assert row["ok"] and row["pre"] == "t-comcnn" and row["pre_model"] == "t-comcnn"
+    assert row["post_model"] == "t-reccnn-old" and row["method_used"] == "comcnn"
+    assert rows[named[0].key]["pre"] is None and rows[named[0].key]["pre_model"] is None
+    doc = json.loads(open(os.path.join(out, "summary.json")).read())
+    labels = {s["pipeline_id"]: s["pipeline"] for s in doc["summary"]}
+    assert labels["jpeg|comcnn|2|auto|pre-t-comcnn"] == "jpeg comcnn(t-comcnn) x1/2 + t-reccnn-old"
+    assert doc["settings"]["pre"] == "t-comcnn"
+    # the same folder without --pre: the none row is reused, comcnn runs with the default pair
+    r = CliRunner().invoke(cli, base)
+    assert r.exit_code == 0, r.output
+    assert "2 encodes (1 images), 1 to do" in r.stderr
+    rows = {r["key"]: r for r in bench.load_rows(os.path.join(out, "bench.jsonl"))}
+    assert rows[plain[1].key]["pre"] is None and rows[plain[1].key]["pre_model"] == "t-comcnn2"
+    assert rows[plain[1].key]["post_model"] == "t-reccnn2"
+    doc = json.loads(open(os.path.join(out, "summary.json")).read())
+    labels = {s["pipeline_id"]: s["pipeline"] for s in doc["summary"]}
+    assert labels == {"jpeg|none|1|auto": "jpeg none + t-arcnn", "jpeg|comcnn|2|auto": "jpeg comcnn x1/2 + t-reccnn2"}
+    assert "pre" not in doc["settings"]
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["--methods", "comcnn", "--pre", "nosuch"], "unknown pre-filter model 'nosuch'"),
+    (["--methods", "comcnn", "--pre", "t-reccnn"], "model t-reccnn is a post-filter (role post), not a pre-filter"),
+    (["--methods", "none,downsample", "--pre", "t-comcnn"],
+     "model t-comcnn is a comcnn pre-filter: it needs comcnn in --methods (not none, downsample)"),
+    (["--methods", "comcnn", "--scale", "3", "--pre", "t-comcnn"],
+     "model t-comcnn was trained for scale x1/2, not x1/3: use --scale 2"),
+])
+def test_bench_pre_option_usage_errors(two_comcnns, tmp_path, args, msg):
+    from PIL import Image
+
+    Image.fromarray(photo_like(48, 64)).save(tmp_path / "im.png")
+    r = CliRunner().invoke(cli, ["bench", str(tmp_path / "im.png"), "--quality", "50", *args,
+                                 "-o", str(tmp_path / "b")])
+    assert r.exit_code == 2, r.output
+    assert msg in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "b").exists()

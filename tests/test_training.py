@@ -7,6 +7,7 @@ handful of steps; weights are only ever published into a tmp weights directory.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -591,6 +592,20 @@ def test_publish_result_writes_weights_manifest_and_provenance(tmp_path: Path, p
     assert not (SHIPPED_WEIGHTS / "srcnn-tiny.safetensors").exists()
 
 
+def test_publish_result_records_the_pre_filter_a_comcnn_post_follows(tmp_path: Path, patchset: PatchSet,
+                                                                     wdir: Path) -> None:
+    cfg = tiny_config(tmp_path, steps=2)
+    result, best = train(cfg, patchset, str(tmp_path / "run"), device="cpu")
+    assert "pre" not in publish_result(cfg, result, best, patchset, "cpu", weights_dir=str(wdir))["provenance"]["data"]
+    slot = {"role": "pre", "method": "comcnn", "codec": "jpeg", "scale": 2}
+    zoo.publish("com-a", "comcnn", nets.build("comcnn", width=8).state_dict(), slot, {"data": "test"}, 3,
+                weights_dir=str(wdir), config={"width": 8})
+    com = dataclasses.replace(cfg, name="rec-a", container_id=4, slot={**cfg.slot, "method": "comcnn", "scale": 2})
+    entry = publish_result(com, result, best, patchset, "cpu", weights_dir=str(wdir))
+    assert entry["provenance"]["data"]["pre"] == "com-a" and zoo.trained_after(entry) == "com-a"
+    assert zoo.find_default("post", "comcnn", "jpeg", 2, pre="com-a", weights_dir=str(wdir))["name"] == "rec-a"
+
+
 # --------------------------------------------------------------------------- data.py
 
 
@@ -1003,8 +1018,10 @@ def _check_joint_result(result: dict, cfg: JointConfig, wdir: Path, run_dir: Pat
         assert h["iteration"] == t and h["val_bpp"] == cfg.val_bpp
         assert math.isfinite(h["val_psnr"]) and math.isfinite(h["val_psnr_bicubic_codec"])
         assert 15 < h["val_psnr_bicubic_codec"] < 60
-    last = result["history"][-1]
-    assert result["gain"] == pytest.approx(last["val_psnr"] - last["val_psnr_bicubic_codec"])
+    gains = {h["iteration"]: h["val_psnr"] - h["val_psnr_bicubic_codec"] for h in result["history"]}
+    best_t = result["best_iteration"]
+    assert 1 <= best_t <= cfg.outer  # the best trained iteration, never the start
+    assert result["gain"] == pytest.approx(gains[best_t]) == pytest.approx(max(g for t, g in gains.items() if t))
     ck = torch.load(run_dir / "last.pt", weights_only=True)
     assert ck["t"] == cfg.outer
     manifest = zoo.list_models(wdir)
@@ -1014,6 +1031,13 @@ def _check_joint_result(result: dict, cfg: JointConfig, wdir: Path, run_dir: Pat
         pre, post = manifest
         assert (pre["slot"]["role"], post["slot"]["role"]) == ("pre", "post")
         assert pre["slot"]["method"] == post["slot"]["method"] == "comcnn"
+        # the RecCNN names its ComCNN, so the slot's default post follows the default pre
+        assert zoo.trained_after(post) == cfg.pre.name and zoo.trained_after(pre) is None
+        from lbcodec.codecs import settings_tag
+
+        want = settings_tag(cfg.codec) if cfg.data.tune == "psnr" else None
+        assert pre["provenance"]["data"].get("codec_settings") == post["provenance"]["data"].get("codec_settings") \
+            == (want or None)
         assert (pre["container_id"], post["container_id"]) == (cfg.pre.container_id, cfg.post.container_id)
         for e in manifest:
             v = e["provenance"]["validation"]
@@ -1024,8 +1048,11 @@ def _check_joint_result(result: dict, cfg: JointConfig, wdir: Path, run_dir: Pat
             assert hashlib.sha256((wdir / e["file"]).read_bytes()).hexdigest() == e["sha256"]
         # shipped at half precision: the checkpoint's tensors, rounded
         assert pre["storage"] == post["storage"] == "float16"
-        _assert_same_tensors(zoo.load_state_dict(cfg.pre.name, wdir), _half(ck["com"]))
-        _assert_same_tensors(zoo.load_state_dict(cfg.post.name, wdir), _half(ck["rec"]))
+        if best_t == cfg.outer:
+            _assert_same_tensors(zoo.load_state_dict(cfg.pre.name, wdir), _half(ck["com"]))
+            _assert_same_tensors(zoo.load_state_dict(cfg.post.name, wdir), _half(ck["rec"]))
+        assert pre["provenance"]["steps"]["kept_iteration"] == best_t
+        assert pre["provenance"]["steps"]["order"] == cfg.order
         com = zoo.load_model(cfg.pre.name, wdir)
         assert com(torch.rand(1, 3, 32, 32)).shape == (1, 3, 16, 16)
     else:
@@ -1088,6 +1115,77 @@ def test_train_joint_from_a_published_post_model(tmp_path: Path, joint_folder: P
     assert not result["published"] and [e["name"] for e in zoo.list_models(wdir)] == ["reccnn-start"]
     assert math.isfinite(result["history"][0]["val_psnr"])
     _assert_same_tensors(torch.load(run_dir / "last.pt", weights_only=True)["rec"], start.state_dict())
+
+
+def _psnr_by_evaluation(ours_per_eval: list[float], base: float, n_images: int):
+    """evaluate() calls psnr twice per validation image (ours, then bicubic + codec): the
+    i-th evaluation reports ``ours_per_eval[i]`` for our pipeline."""
+    calls = []
+
+    def fake(a, b):
+        calls.append(1)
+        k = len(calls) - 1
+        return ours_per_eval[k // (2 * n_images)] if k % 2 == 0 else base
+
+    return fake
+
+
+def test_train_joint_keeps_and_publishes_the_best_iteration(tmp_path: Path, joint_folder: Path, wdir: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import lbcodec.metrics
+
+    # a residual ComCNN starts as a pipeline (evaluation 0); then iterations 1 (best), 2, 3
+    monkeypatch.setattr(lbcodec.metrics, "psnr", _psnr_by_evaluation([30.0, 31.0, 30.5, 30.2], 29.0, 2))
+    cfg = joint_config(tmp_path, joint_folder, outer=3, init_steps=0, rec_steps=1, com_steps=2, rate_weight=0.0,
+                       val_bpp=None, lr=1e-2)
+    cfg = replace(cfg, pre=replace(cfg.pre, arch_config={**cfg.pre.arch_config, "residual": True}))
+    snapshots = []
+    real_save = torch.save
+    monkeypatch.setattr(torch, "save", lambda obj, path: (snapshots.append(copy.deepcopy(obj)), real_save(obj, path)))
+    log: list[str] = []
+    run_dir = tmp_path / "run"
+    result = train_joint(cfg, log.append, str(run_dir), weights_dir=str(wdir), publish=True)
+    assert [h["iteration"] for h in result["history"]] == [0, 1, 2, 3]
+    assert result["best_iteration"] == 1 and result["gain"] == pytest.approx(2.0) and result["published"]
+    assert any("iteration 1 validated best" in m for m in log)
+    first = next(o for o in snapshots if o["t"] == 1)
+    assert not all(torch.equal(first["com"][k], snapshots[-1]["com"][k]) for k in first["com"])  # it moved on
+    _assert_same_tensors(zoo.load_state_dict(cfg.pre.name, wdir), _half(first["com"]))
+    _assert_same_tensors(zoo.load_state_dict(cfg.post.name, wdir), _half(first["rec"]))
+    _check_joint_result(result, cfg, wdir, run_dir)
+
+
+@pytest.mark.parametrize("order", ["rec-com", "com-rec"])
+def test_train_joint_phase_order(order: str, tmp_path: Path, joint_folder: Path, wdir: Path) -> None:
+    cfg = joint_config(tmp_path, joint_folder, outer=2, init_steps=0, rec_steps=1, com_steps=1, rate_weight=0.0,
+                       order=order)
+    log: list[str] = []
+    train_joint(cfg, log.append, str(tmp_path / "run"), weights_dir=str(wdir), publish=False)
+    phases = [m.split(":")[1].split()[0] for m in log if m.startswith("iteration ") and "steps" in m]
+    first = ["ComCNN", "RecCNN"] if order == "com-rec" else ["RecCNN", "ComCNN"]
+    assert phases == first * 2
+
+
+@pytest.mark.parametrize("bad, message", [({"order": "com-first"}, "train.order"), ({"outer": 0}, "train.outer")])
+def test_joint_config_refuses_bad_order_and_outer(bad: dict, message: str, tmp_path: Path) -> None:
+    joint = json.loads((REPO / "configs" / "comcnn-reccnn-jpeg.json").read_text())
+    joint["train"].update(bad)
+    with pytest.raises(ValueError, match=message):
+        load_joint_config(joint, _write_json(tmp_path / "configs" / "bad.json", joint))
+
+
+def test_train_joint_codes_the_compact_images_of_the_comcnn_in_eval_mode(tmp_path: Path, joint_folder: Path,
+                                                                         wdir: Path) -> None:
+    """RecCNN trains on what the shipped ComCNN makes (batch-norm running statistics); making those
+    images must not move the statistics either: with no ComCNN steps, ComCNN ends as it started."""
+    cfg = joint_config(tmp_path, joint_folder, outer=1, init_steps=0, rec_steps=1, com_steps=0, rate_weight=0.0)
+    torch.manual_seed(cfg.seed)
+    start = nets.build("comcnn", **cfg.pre.arch_config).state_dict()
+    run_dir = tmp_path / "run"
+    train_joint(cfg, lambda m: None, str(run_dir), weights_dir=str(wdir), publish=False)
+    end = torch.load(run_dir / "last.pt", weights_only=True)["com"]
+    assert any("running_mean" in k for k in end)
+    _assert_same_tensors(end, start)
 
 
 def test_train_joint_without_init_post_starts_recc_nn_as_identity(tmp_path: Path, joint_folder: Path,

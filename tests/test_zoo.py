@@ -235,3 +235,24 @@ def test_find_default_prefers_models_trained_on_the_current_encoder_settings(wdi
     assert zoo.find_default("post", "none", "heif")["name"] == "current"
     pub("current-better", 4, 0.12, settings=tag)
     assert zoo.find_default("post", "none", "heif")["name"] == "current-better"
+
+
+def test_find_default_pairs_a_post_model_with_its_pre_filter(wdir: Path) -> None:
+    """A RecCNN trained on one ComCNN's compact images is that ComCNN's partner, whatever the scores."""
+    slot = {**SLOT, "method": "comcnn", "scale": 2, "quality": None}
+    sd = tiny_arcnn().state_dict()
+
+    def pub(name, cid, score, pre=None):
+        data = {"roots": ["x"]} | ({"pre": pre} if pre else {})
+        prov = {**PROV, "data": data, "validation": {"score": score}}
+        zoo.publish(name, "arcnn", sd, slot, prov, cid, config={"residual": False})
+
+    pub("old-rec", 1, 2.0, pre="old-com")
+    pub("new-rec", 2, 0.5, pre="new-com")
+    pub("unpaired", 3, 3.0)
+    assert zoo.trained_after(zoo.get_entry("new-rec")) == "new-com"
+    assert zoo.trained_after(zoo.get_entry("unpaired")) is None
+    assert zoo.find_default("post", "comcnn", "jpeg")["name"] == "unpaired"  # no pre given: the score
+    assert zoo.find_default("post", "comcnn", "jpeg", pre="new-com")["name"] == "new-rec"
+    assert zoo.find_default("post", "comcnn", "jpeg", pre="old-com")["name"] == "old-rec"
+    assert zoo.find_default("post", "comcnn", "jpeg", pre="other-com")["name"] == "unpaired"  # nobody paired

@@ -48,6 +48,21 @@ def _check_posts(posts: list[str]) -> None:
                                      param_hint="--posts")
 
 
+def _check_pre(obj: Ctx, pre: str, codecs: list[str], methods: list[str], scale: int | None) -> None:
+    """--pre: a usage error unless the model is a pre-filter of one of --methods at the bench's scale;
+    a model trained for another codec is noted."""
+    from ..bench import check_pre
+    from ..errors import InputError
+
+    notes: list[str] = []
+    try:
+        check_pre(pre, codecs, methods, scale, notes)
+    except InputError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--pre'") from None
+    for note in notes:
+        obj.log(f"note: {note}")
+
+
 _KODAK_NAME = re.compile(r"^kodim\d\d\.png$", re.IGNORECASE)
 
 
@@ -57,6 +72,9 @@ _KODAK_NAME = re.compile(r"^kodim\d\d\.png$", re.IGNORECASE)
               help="Comma-separated codecs.")
 @click.option("--methods", default="none,downsample", callback=_csv(str, METHODS), show_default=True,
               help="Comma-separated pre-methods.")
+@click.option("--pre", default=None, metavar="MODEL",
+              help="Pre-filter model (a name from `lbcodec models`) for the method it serves (comcnn or "
+                   "modifynet, which must be in --methods) instead of the slot's default; rows and labels name it.")
 @click.option("--posts", default="auto", callback=_csv(str), show_default=True,
               help="Comma-separated post-filters: auto, none, network or model names; a name ending in +x8 "
                    "decodes with the x8 self-ensemble.")
@@ -93,8 +111,8 @@ _KODAK_NAME = re.compile(r"^kodim\d\d\.png$", re.IGNORECASE)
 @click.option("--no-plots", is_flag=True, help="Skip the PNG plots (they need matplotlib).")
 @click.pass_obj
 @reports_errors
-def bench(obj: Ctx, paths, codec_list, methods, posts, bpps, qualities, match_rate, scale, subsampling, tune, gray, limit,
-          jobs, threads, out_dir, timing, memory, anchors, title, no_plots):
+def bench(obj: Ctx, paths, codec_list, methods, pre, posts, bpps, qualities, match_rate, scale, subsampling, tune, gray,
+          limit, jobs, threads, out_dir, timing, memory, anchors, title, no_plots):
     """Encode and decode every image of PATHS (folders or image files) with every
     pipeline (codec x method x post-filter) at every target.
 
@@ -124,6 +142,8 @@ def bench(obj: Ctx, paths, codec_list, methods, posts, bpps, qualities, match_ra
     if not bpps and not qualities:
         bpps = [0.1, 0.2, 0.3]
     _check_posts(posts)
+    if pre is not None:
+        _check_pre(obj, pre, codec_list, methods, scale)
     try:
         images = collect_images(paths)
     except ValueError as exc:
@@ -132,7 +152,7 @@ def bench(obj: Ctx, paths, codec_list, methods, posts, bpps, qualities, match_ra
     if not images:
         raise click.ClickException(f"no images in {', '.join(paths)}")
     job_list = make_jobs(images, codec_list, methods, bpps or (), posts, scale, qualities=qualities or (),
-                         match_rate=match_rate, gray=gray, subsampling=subsampling, tune=tune)
+                         match_rate=match_rate, gray=gray, subsampling=subsampling, tune=tune, pre=pre)
     os.makedirs(out_dir, exist_ok=True)
     jsonl = os.path.join(out_dir, "bench.jsonl")
     mem_jsonl = os.path.join(out_dir, "memory.jsonl")
@@ -143,6 +163,8 @@ def bench(obj: Ctx, paths, codec_list, methods, posts, bpps, qualities, match_ra
         "gray": gray, "limit": limit, "jobs": jobs, "threads": threads, "timing": timing,
         "title": title or os.path.basename(os.path.abspath(out_dir)),
     }
+    if pre is not None:
+        settings["pre"] = pre
     if memory:
         n = len(memory_jobs(job_list))
         obj.log(f"bench --memory: {n} pipelines, one encode+decode each in a fresh process")

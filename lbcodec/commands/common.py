@@ -52,6 +52,19 @@ def check_post_option(ctx: click.Context, param: click.Parameter, value: str | N
     return value
 
 
+def check_pre_option(pre: str, method: str, codec: str, scale: int, option: str = "--pre") -> None:
+    """--pre of encode and bench: an unknown name, a model that is not a pre-filter, or one trained for
+    another method or scale is a usage error (exit status 2), caught before any file is read. (A model
+    trained for another codec is allowed: encode notes it.)"""
+    from ..errors import InputError
+    from ..filters import check_pre
+
+    try:
+        check_pre(pre, method, codec, scale, [])
+    except InputError as exc:
+        raise click.BadParameter(str(exc), param_hint=f"'{option}'") from None
+
+
 def reports_errors(fn):
     """Turn library errors into one-line messages with exit status 1."""
 

@@ -16,6 +16,7 @@ from .common import (
     batch_options,
     check_paths,
     check_post_option,
+    check_pre_option,
     emit_json,
     inputs_argument,
     is_batch,
@@ -60,6 +61,10 @@ def encode_file(src: str, dst: str, force: bool, *, params: dict, max_pixels: in
               help="Chroma subsampling, where the codec has the choice (jpeg, avif, heif).")
 @click.option("--tune", type=click.Choice(["psnr", "ssim"]), default="psnr", show_default=True,
               help="Encoder objective where the codec has one (jpeg, heif, avif): psnr, or the library's own tuning (jpeg: the standard's quantization tables).")
+@click.option("--pre", default=None, metavar="MODEL",
+              help="Pre-filter model for --method comcnn/modifynet (a name from `lbcodec models`) instead of the "
+                   "slot's default; --post auto (or a network family) then picks the post-filter trained on its "
+                   "outputs.")
 @click.option("--post", default="auto", show_default=True, callback=check_post_option,
               help="Post-filter the decoder will apply: auto, none, or a network/model name.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None, help="Refuse inputs larger than this.")
@@ -69,8 +74,8 @@ def encode_file(src: str, dst: str, force: bool, *, params: dict, max_pixels: in
 @batch_options
 @click.pass_obj
 @reports_errors
-def encode(obj: Ctx, inputs, dst, codec, method, scale, bpp, quality, size_bytes, subsampling, tune, post, max_pixels,
-           threads, force, recursive, jobs, fail_fast, as_json):
+def encode(obj: Ctx, inputs, dst, codec, method, scale, bpp, quality, size_bytes, subsampling, tune, pre, post,
+           max_pixels, threads, force, recursive, jobs, fail_fast, as_json):
     """Compress SRC (PNG, JPEG, TIFF, BMP, ... or - for stdin) into a .lbc file.
 
     With several SRCs, a folder (-r: with its subfolders) or a quoted glob,
@@ -94,7 +99,10 @@ def encode(obj: Ctx, inputs, dst, codec, method, scale, bpp, quality, size_bytes
     if method in ("downsample", "comcnn") and scale == 1:
         raise click.UsageError(f"method {method!r} needs --scale 2, 3 or 4 (or use --method none)")
     params = {"codec": codec, "method": method, "scale": scale if scale is not None else default_scale(method),
-              "subsampling": subsampling, "tune": tune, "bpp": bpp, "quality": quality, "size": size_bytes, "post": post}
+              "subsampling": subsampling, "tune": tune, "bpp": bpp, "quality": quality, "size": size_bytes, "post": post,
+              "pre": pre}
+    if pre is not None:
+        check_pre_option(pre, method, codec, params["scale"])
     if is_batch(inputs, dst):
         from ..batch import ENCODE_INPUTS
 
@@ -124,7 +132,7 @@ def encode(obj: Ctx, inputs, dst, codec, method, scale, bpp, quality, size_bytes
     seconds = time.perf_counter() - t0
     obj.log(
         f"{dst}: {res.header.width}x{res.header.height}, {len(res.data)} bytes, {res.bpp:.4f} bpp{target}; "
-        f"{p.codec} quality {p.quality:g}, method {p.method}"
+        f"{p.codec} quality {p.quality:g}, method {p.method}" + (f" ({res.pre_model})" if pre is not None else "")
         + (f" x1/{p.scale}" if p.scale > 1 else "")
         + f", {res.probes} probe{'s' if res.probes != 1 else ''}, {seconds:.2f} s"
     )

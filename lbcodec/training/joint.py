@@ -16,6 +16,7 @@ feeds the codec a meaningless compact image.
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from collections.abc import Callable
@@ -64,6 +65,9 @@ class JointConfig:
     rate_weight: float = 0.0
     #: validate at this bpp (rate control on both pipelines) instead of at one shared quality
     val_bpp: float | None = None
+    #: "rec-com" (Algorithm 1: RecCNN, then ComCNN through it) or "com-rec" (beyond the paper,
+    #: for a RecCNN that starts trained: ComCNN first, then RecCNN on its compact images)
+    order: str = "rec-com"
     seed: int = 0
     threads: int | None = None
     path: str = ""
@@ -73,6 +77,10 @@ def load_joint_config(raw: dict, path: str) -> JointConfig:
     data = resolve_data(raw["data"], path)
     refuse_extra_seeds(data, "joint")
     t = raw.get("train", {})
+    if t.get("order", "rec-com") not in ("rec-com", "com-rec"):
+        raise ValueError(f"train.order must be 'rec-com' or 'com-rec', not {t['order']!r}")
+    if int(t.get("outer", 2)) < 1:
+        raise ValueError("train.outer must be at least 1")
     return JointConfig(
         codec=raw["codec"], scale=int(raw.get("scale", 2)),
         pre=NetSpec(**raw["pre"]), post=NetSpec(**raw["post"]), data=DataConfig(**data),
@@ -212,6 +220,7 @@ def train_joint(cfg: JointConfig, log: Callable[[str], None], run_dir: str, devi
         return float(np.mean(ours)), float(np.mean(base))
 
     history = []
+    best: tuple | None = None  # (validation gain, iteration, ComCNN state, RecCNN state)
     start_gain = None
     if cfg.init_post or cfg.pre.arch_config.get("residual"):
         # what training starts from is already a pipeline (bicubic and/or a trained RecCNN):
@@ -219,11 +228,17 @@ def train_joint(cfg: JointConfig, log: Callable[[str], None], run_dir: str, devi
         ours, base = evaluate()
         start_gain = ours - base
         history.append({"iteration": 0, "val_psnr": ours, "val_psnr_bicubic_codec": base, "val_bpp": cfg.val_bpp})
-        log(f"start: validation {ours:.2f} dB vs bicubic+codec {base:.2f} dB ({start_gain:+.2f})")
-    for t in range(1, cfg.outer + 1):
-        # 1. real codec on the current compact images
+        log(f"start: validation {ours:.3f} dB vs bicubic+codec {base:.3f} dB ({start_gain:+.3f})")
+
+    def rec_phase(t: int) -> None:
+        if not cfg.rec_steps:
+            return
+        # 1. real codec on the current compact images, as the shipped ComCNN makes them: in eval
+        # mode (batch-norm running statistics, which a forward pass in train mode would also move)
+        com.eval()
         with torch.inference_mode():
             compact = np.concatenate([_to_u8(com(_to_t(crops[i:i + 64]).to(dev))) for i in range(0, len(crops), 64)])
+        com.train()
         q_each = rng.choice(qs, len(crops))
         decoded = _codec_roundtrip(coder, compact, q_each, cfg.data.tune)
         rec_in = np.stack([to_u8(resize_bicubic(d, (w, h))) for d in decoded])
@@ -241,6 +256,8 @@ def train_joint(cfg: JointConfig, log: Callable[[str], None], run_dir: str, devi
             loss.backward()
             opt.step()
         log(f"iteration {t}: RecCNN {cfg.rec_steps} steps, mse {float(loss.detach()):.5f}")
+
+    def com_phase(t: int) -> None:
         # 3. ComCNN through the frozen RecCNN (Eq. 13), optionally with the real codec in the forward pass
         rec.requires_grad_(False)
         rec.eval()  # frozen: batch-norm statistics stay those learned on real decoded images
@@ -269,16 +286,31 @@ def train_joint(cfg: JointConfig, log: Callable[[str], None], run_dir: str, devi
             opt.step()
         rec.requires_grad_(True)
         rec.train()
+        if cfg.com_steps:
+            log(f"iteration {t}: ComCNN {cfg.com_steps} steps, loss {float(loss.detach()):.5f}")
+
+    for t in range(1, cfg.outer + 1):
+        # Algorithm 1 trains RecCNN first; from a trained RecCNN ("com-rec") ComCNN goes first
+        # and RecCNN then adapts to the new compact images before validation
+        phases = (com_phase, rec_phase) if cfg.order == "com-rec" else (rec_phase, com_phase)
+        for phase in phases:
+            phase(t)
         ours, base = evaluate()
         history.append({"iteration": t, "val_psnr": ours, "val_psnr_bicubic_codec": base,
                         "val_bpp": cfg.val_bpp})
-        log(f"iteration {t}: ComCNN {cfg.com_steps} steps, mse {float(loss.detach()):.5f}; "
-            f"validation {ours:.2f} dB vs bicubic+codec {base:.2f} dB ({ours - base:+.2f})")
+        log(f"iteration {t}: validation {ours:.3f} dB vs bicubic+codec {base:.3f} dB ({ours - base:+.3f})")
         os.makedirs(run_dir, exist_ok=True)
         torch.save({"com": com.state_dict(), "rec": rec.state_dict(), "t": t}, os.path.join(run_dir, "last.pt"))
+        if best is None or ours - base > best[0]:
+            best = (ours - base, t, copy.deepcopy(com.state_dict()), copy.deepcopy(rec.state_dict()))
     seconds = time.perf_counter() - t_start
-    gain = history[-1]["val_psnr"] - history[-1]["val_psnr_bicubic_codec"]
-    result = {"history": history, "seconds": seconds, "gain": gain, "published": False}
+    # the best validated iteration is what publishes (the last one when there is only one)
+    gain, best_t, com_sd, rec_sd = best
+    com.load_state_dict(com_sd)
+    rec.load_state_dict(rec_sd)
+    if best_t != cfg.outer:
+        log(f"iteration {best_t} validated best ({gain:+.3f} dB); it is the one kept")
+    result = {"history": history, "seconds": seconds, "gain": gain, "best_iteration": best_t, "published": False}
     if publish and gain <= 0:
         log(f"not publishing: the pipeline is {gain:+.2f} dB against bicubic downsampling with the same codec")
     elif publish and start_gain is not None and gain <= start_gain:
@@ -293,7 +325,8 @@ def train_joint(cfg: JointConfig, log: Callable[[str], None], run_dir: str, devi
                                                                    else "as published"),
             "data": {"roots": [os.path.basename(r) for r in cfg.data.roots], "crops": int(len(crops)),
                      "crop": cfg.crop, "qualities": [float(qs.min()), float(np.median(qs)), float(qs.max())]},
-            "steps": {"init": cfg.init_steps, "outer": cfg.outer, "rec": cfg.rec_steps, "com": cfg.com_steps},
+            "steps": {"init": cfg.init_steps, "outer": cfg.outer, "rec": cfg.rec_steps, "com": cfg.com_steps,
+                      "order": cfg.order, "kept_iteration": best_t},
             "init_post": cfg.init_post, "rate_weight": cfg.rate_weight,
             "batch": cfg.batch, "loss": "mse", "device": device, "time_s": round(seconds, 1), "seed": cfg.seed,
             "validation": {"metric": ("psnr_gain_db_vs_bicubic_downsample_same_codec_quality" if cfg.val_bpp is None
@@ -302,12 +335,19 @@ def train_joint(cfg: JointConfig, log: Callable[[str], None], run_dir: str, devi
                                       f"{cfg.data.val_crop}px crops", "score": round(gain, 4),
                            "history": history},
         }
+        from ..codecs import settings_tag
+
+        tag = settings_tag(cfg.codec) if cfg.data.tune == "psnr" else ""
+        if tag:  # the encoder settings of the real codec in the loop; find_default prefers the current ones
+            prov["data"]["codec_settings"] = tag
         slot = {"method": "comcnn", "codec": cfg.codec, "scale": cfg.scale, "bpp": cfg.bpp_range}
         com.eval()
         rec.eval()
         zoo.publish(cfg.pre.name, cfg.pre.arch, com.state_dict(), {"role": "pre", **slot}, prov,
                     cfg.pre.container_id, weights_dir=weights_dir, config=cfg.pre.arch_config, dtype=zoo.SHIP_DTYPE)
-        zoo.publish(cfg.post.name, cfg.post.arch, rec.state_dict(), {"role": "post", **slot}, prov,
+        # the RecCNN follows its own ComCNN (zoo.find_default's ``pre``)
+        post_prov = {**prov, "data": {**prov["data"], "pre": cfg.pre.name}}
+        zoo.publish(cfg.post.name, cfg.post.arch, rec.state_dict(), {"role": "post", **slot}, post_prov,
                     cfg.post.container_id, weights_dir=weights_dir, config=cfg.post.arch_config, dtype=zoo.SHIP_DTYPE)
     return result
 

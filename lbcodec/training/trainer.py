@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import Config, configs_folder
-from .data import PatchSet, codec_settings
+from .data import PatchSet, codec_settings, pre_model
 
 
 @dataclass
@@ -448,5 +448,8 @@ def publish_result(cfg: Config, result: TrainResult, best_state: dict, ps: Patch
     tag = codec_settings(cfg)
     if tag:  # the encoder settings the patches were made with; find_default prefers the current ones
         provenance["data"]["codec_settings"] = tag
+    pre = pre_model(cfg)
+    if pre is not None:  # the pre-filter the inputs came through; the slot's default post follows it
+        provenance["data"]["pre"] = pre["name"]
     return zoo.publish(cfg.name, cfg.arch, best_state, cfg.slot, provenance, cfg.container_id,
                        weights_dir=weights_dir, config=cfg.arch_config, dtype=zoo.SHIP_DTYPE)
