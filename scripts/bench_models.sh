@@ -4,7 +4,9 @@
 # Posts are named rather than `auto` wherever a slot's default has changed since its bench ran, so
 # a rerun measures the models its section reports. `auto` remains where the slot has one model
 # (arcnn, j2k-none, ds2-codecs, ds2-j2k), in kodak-ds2-posts' last column (then reccnn-jpeg-ds2-large,
-# now shufflecnn-jpeg-ds2-long2) and for kodak-jpeg-comcnn's downsample rows (then srcnn-jpeg-ds2);
+# now shufflecnn-jpeg-ds2-long2) and for kodak-jpeg-comcnn (then srcnn-jpeg-ds2 and reccnn-jpeg, now
+# reccnn-jpeg-ds2-paper-qt and reccnn-jpeg-comcnn-paper-qt); the benches of paper 002's ComCNN name it
+# with --pre comcnn-jpeg since comcnn-jpeg-rate became the default;
 # the bench's row labels always name the model that `auto` resolved to.
 #   bash scripts/bench_models.sh            (RESULTS=results, KODAK=../shared/data/kodak, JOBS=1)
 set -euo pipefail
@@ -26,6 +28,8 @@ known = {"auto", "none", *POST_NETS} | {e["name"] for e in zoo.list_models()}
 keep, gone = [], []
 for p in args[i + 1].split(","):
     (keep if p.removesuffix("+x8") in known else gone).append(p)
+if "--pre" in args and args[args.index("--pre") + 1] not in known:
+    gone.append(args[args.index("--pre") + 1])
 if gone:
     print(f"   skipped: {', '.join(gone)} not shipped (train configs/experiments/<name>.json to rerun)",
           file=sys.stderr)
@@ -40,7 +44,7 @@ b() {
 }
 b kodak-srcnn        --codecs jpeg     --methods downsample        --posts srcnn-jpeg-ds2,none --bpp 0.2
 b kodak-arcnn        --codecs jpeg     --methods none              --posts auto,none --bpp 0.3
-b kodak-jpeg-comcnn  --codecs jpeg     --methods comcnn,downsample --posts auto      --bpp 0.1,0.2,0.3
+b kodak-jpeg-comcnn  --codecs jpeg     --methods comcnn,downsample --pre comcnn-jpeg --posts auto --bpp 0.1,0.2,0.3
 b kodak-heif-att     --codecs heif     --methods none              --posts attention-heif-none,none --bpp 0.15
 b kodak-avif-none    --codecs avif     --methods none              --posts attention-avif-none,none --bpp 0.2
 b kodak-webp-none    --codecs webp     --methods none              --posts attention-webp-none,none --bpp 0.2
@@ -77,7 +81,7 @@ b kodak-heif-comcnn --codecs heif     --methods comcnn,downsample,none --posts a
 b kodak-shuffle-j2k-none --codecs jpeg2000 --methods none     --posts shufflecnn-jpeg2000-none,shufflecnn-jpeg2000-none+x8,arcnn-jpeg2000-none,none --bpp 0.1,0.2,0.3
 b kodak-shuffle-j2k-ds2 --codecs jpeg2000 --methods downsample --posts shufflecnn-jpeg2000-ds2,shufflecnn-jpeg2000-ds2+x8,reccnn-jpeg2000-ds2,none --bpp 0.05,0.1,0.2
 b kodak-shuffle-j2k-none-long --codecs jpeg2000 --methods none --posts shufflecnn-jpeg2000-none-long,shufflecnn-jpeg2000-none-long+x8,shufflecnn-jpeg2000-none --bpp 0.1,0.2,0.3
-b kodak-shuffle-jpeg-comcnn --codecs jpeg --methods comcnn --posts shufflecnn-jpeg-comcnn,shufflecnn-jpeg-comcnn+x8,reccnn-jpeg --bpp 0.1,0.2,0.3
+b kodak-shuffle-jpeg-comcnn --codecs jpeg --methods comcnn --pre comcnn-jpeg --posts shufflecnn-jpeg-comcnn,shufflecnn-jpeg-comcnn+x8,reccnn-jpeg --bpp 0.1,0.2,0.3
 b kodak-shuffle-avif-none-long2 --codecs avif --methods none --posts shufflecnn-avif-none-long2,shufflecnn-avif-none-long2+x8,shufflecnn-avif-none-long,none --bpp 0.2
 b kodak-shuffle-jpegxl-none-long2 --codecs jpegxl --methods none --posts shufflecnn-jpegxl-none-long2,shufflecnn-jpegxl-none-long2+x8,shufflecnn-jpegxl-none-long,none --bpp 0.3
 b kodak-shuffle-heif-none-long3 --codecs heif --methods none --posts shufflecnn-heif-none-long3,shufflecnn-heif-none-long3+x8,shufflecnn-heif-none-long2,none --bpp 0.15
@@ -91,7 +95,7 @@ b kodak-heif-comcnn-tuned --codecs heif --methods comcnn,downsample,none --posts
 b kodak-avif-psnr-s4 --codecs avif --methods none --posts shufflecnn-avif-none-long2,shufflecnn-avif-none-long2+x8,none --bpp 0.2
 # paper-size RecCNNs (20 x 64) trained on a lent H100 from patch packs (lbcodec train --patches)
 b kodak-gpu-jpeg-ds2 --codecs jpeg --methods downsample --posts reccnn-jpeg-ds2-paper,shufflecnn-jpeg-ds2-long2,none --bpp 0.1,0.2,0.3
-b kodak-gpu-jpeg-comcnn --codecs jpeg --methods comcnn --posts reccnn-jpeg-comcnn-paper,reccnn-jpeg --bpp 0.1,0.2,0.3
+b kodak-gpu-jpeg-comcnn --codecs jpeg --methods comcnn --pre comcnn-jpeg --posts reccnn-jpeg-comcnn-paper,reccnn-jpeg --bpp 0.1,0.2,0.3
 b kodak-gpu-jpegxl --codecs jpegxl --methods none --posts reccnn-jpegxl-none-paper2,reccnn-jpegxl-none-paper2+x8,reccnn-jpegxl-none-paper,shufflecnn-jpegxl-none-long3,none --bpp 0.3
 # a third JPEG XL RecCNN stage on four seeds' patches (CPU): better on validation, not on Kodak; not shipped
 b kodak-jpegxl-paper4 --codecs jpegxl --methods none --posts reccnn-jpegxl-none-paper4,reccnn-jpegxl-none-paper4+x8,reccnn-jpegxl-none-paper2,none --bpp 0.3
@@ -100,7 +104,7 @@ b kodak-jpeg-tables --codecs jpeg --methods none,downsample --posts none --bpp 0
 b kodak-jpeg-tables-ssim --codecs jpeg --methods none,downsample --posts none --bpp 0.1,0.2,0.3 --tune ssim
 b kodak-jpeg-qt-none --codecs jpeg --methods none --posts arcnn-jpeg-none-qt2,arcnn-jpeg-none-qt,arcnn-jpeg-none,none --bpp 0.2,0.3
 b kodak-jpeg-qt-ds2 --codecs jpeg --methods downsample --posts reccnn-jpeg-ds2-paper-qt,reccnn-jpeg-ds2-paper,srcnn-jpeg-ds2-qt,srcnn-jpeg-ds2 --bpp 0.1,0.2,0.3
-b kodak-jpeg-qt-comcnn --codecs jpeg --methods comcnn --posts reccnn-jpeg-comcnn-paper-qt,reccnn-jpeg-comcnn-paper --bpp 0.1,0.2,0.3
+b kodak-jpeg-qt-comcnn --codecs jpeg --methods comcnn --pre comcnn-jpeg --posts reccnn-jpeg-comcnn-paper-qt,reccnn-jpeg-comcnn-paper --bpp 0.1,0.2,0.3
 b kodak-jpeg-qt-modifynet --codecs jpeg --methods modifynet,none --posts none --bpp 0.2,0.3,0.4
 # the paper-size RecCNN in the jpeg none slot (from the downsample one, on the PSNR tables' decodes; the default there now)
 b kodak-jpeg-none-reccnn --codecs jpeg --methods none --posts reccnn-jpeg-none-paper,arcnn-jpeg-none-qt2,none --bpp 0.2,0.3
@@ -129,6 +133,9 @@ b kodak-heif-att-16x48 --codecs heif --methods none --posts attention-heif-none-
 # the first attention nets (trained on libavif's tuning and the standard JPEG tables) on today's default encoders
 b kodak-avif-att-tuned --codecs avif --methods none --posts attention-avif-none,none --bpp 0.2
 b kodak-jpeg-att-qt --codecs jpeg --methods downsample --posts attention-jpeg-ds2,none --bpp 0.2
+# ComCNN + RecCNN trained at equal bpp with the paper-size RecCNN (the jpeg comcnn default now), against
+# the downsample RecCNN it started from, on its compact images before it adapted
+b kodak-jpeg-comcnn-rate --codecs jpeg --methods comcnn --pre comcnn-jpeg-rate --posts reccnn-jpeg-comcnn-rate,reccnn-jpeg-ds2-paper-qt,none --bpp 0.1,0.2,0.3
 # the -qt models on standard-table JPEGs (--tune ssim): as good or better than the models trained on them
 b kodak-jpeg-std-tables-ds2 --codecs jpeg --tune ssim --methods downsample --posts reccnn-jpeg-ds2-paper,reccnn-jpeg-ds2-paper-qt --bpp 0.2 --limit 12
 python -m lbcodec -q bench "$(dirname "$KODAK")/live1" --codecs jpeg --tune ssim --methods none \
@@ -137,4 +144,4 @@ python scripts/make_results.py results/kodak-core results/kodak-full results/kod
   results/kodak-heif-att results/kodak-avif-none results/kodak-webp-none results/kodak-jpegxl-none \
   results/kodak-j2k-none results/kodak-ds2-posts results/kodak-ds2-codecs results/kodak-ds2-j2k \
   results/kodak-heif-none-large results/kodak-avif-none-large results/kodak-webp-none-large \
-  results/kodak-jpegxl-none-large results/kodak-shuffle-jpeg-ds2 results/kodak-shuffle-jpeg-ds2-long results/kodak-shuffle-heif-none results/kodak-shuffle-webp-none results/kodak-shuffle-webp-none-long results/kodak-shuffle-webp-none-long2 results/kodak-shuffle-jpeg-ds2-long2 results/kodak-shuffle-webp-none-long3 results/kodak-shuffle-webp-none-long4 results/kodak-shuffle-webp-none-long5 results/kodak-shuffle-webp-none-long6 results/kodak-shuffle-jpegxl-none results/kodak-shuffle-avif-none results/kodak-shuffle-heif-none-mse results/kodak-heif-att-msssim results/kodak-shuffle-jpegxl-none-long results/kodak-shuffle-avif-none-long results/kodak-shuffle-heif-none-long2 results/kodak-modifynet results/kodak-j2k-comcnn results/kodak-heif-comcnn results/kodak-shuffle-j2k-none results/kodak-shuffle-j2k-ds2 results/kodak-shuffle-j2k-none-long results/kodak-shuffle-jpeg-comcnn results/kodak-shuffle-avif-none-long2 results/kodak-shuffle-jpegxl-none-long2 results/kodak-shuffle-heif-none-long3 results/kodak-shuffle-jpegxl-none-long3 results/kodak-tune-psnr results/kodak-tune-ssim results/kodak-avif-psnr-s4 results/kodak-heif-chroma results/kodak-heif-comcnn-tuned results/kodak-speed-tune results/kodak-speed results/kodak-gpu-jpeg-ds2 results/kodak-gpu-jpeg-comcnn results/kodak-gpu-jpegxl results/kodak-jpeg-tables results/kodak-jpeg-tables-ssim results/kodak-jpeg-qt-none results/kodak-jpeg-qt-ds2 results/kodak-jpeg-qt-comcnn results/kodak-jpeg-qt-modifynet results/kodak-jpeg-std-tables-ds2 results/live1-jpeg-std-tables results/kodak-jpegxl-paper4 results/kodak-jpeg-none-reccnn results/kodak-heif-none-reccnn results/kodak-webp-none-reccnn results/kodak-avif-none-reccnn results/kodak-jpeg-none-reccnn-x8 results/kodak-jpeg-none-reccnn2 results/kodak-j2k-none-reccnn results/kodak-jpeg-none-reccnn2-x8 results/kodak-avif-none-reccnn2 results/kodak-heif-att-msssim2 results/kodak-heif-att-8x48 results/kodak-avif-att-tuned results/kodak-jpeg-att-qt results/kodak-heif-att-16x48 --results "$RESULTS"
+  results/kodak-jpegxl-none-large results/kodak-shuffle-jpeg-ds2 results/kodak-shuffle-jpeg-ds2-long results/kodak-shuffle-heif-none results/kodak-shuffle-webp-none results/kodak-shuffle-webp-none-long results/kodak-shuffle-webp-none-long2 results/kodak-shuffle-jpeg-ds2-long2 results/kodak-shuffle-webp-none-long3 results/kodak-shuffle-webp-none-long4 results/kodak-shuffle-webp-none-long5 results/kodak-shuffle-webp-none-long6 results/kodak-shuffle-jpegxl-none results/kodak-shuffle-avif-none results/kodak-shuffle-heif-none-mse results/kodak-heif-att-msssim results/kodak-shuffle-jpegxl-none-long results/kodak-shuffle-avif-none-long results/kodak-shuffle-heif-none-long2 results/kodak-modifynet results/kodak-j2k-comcnn results/kodak-heif-comcnn results/kodak-shuffle-j2k-none results/kodak-shuffle-j2k-ds2 results/kodak-shuffle-j2k-none-long results/kodak-shuffle-jpeg-comcnn results/kodak-shuffle-avif-none-long2 results/kodak-shuffle-jpegxl-none-long2 results/kodak-shuffle-heif-none-long3 results/kodak-shuffle-jpegxl-none-long3 results/kodak-tune-psnr results/kodak-tune-ssim results/kodak-avif-psnr-s4 results/kodak-heif-chroma results/kodak-heif-comcnn-tuned results/kodak-speed-tune results/kodak-speed results/kodak-gpu-jpeg-ds2 results/kodak-gpu-jpeg-comcnn results/kodak-gpu-jpegxl results/kodak-jpeg-tables results/kodak-jpeg-tables-ssim results/kodak-jpeg-qt-none results/kodak-jpeg-qt-ds2 results/kodak-jpeg-qt-comcnn results/kodak-jpeg-qt-modifynet results/kodak-jpeg-std-tables-ds2 results/live1-jpeg-std-tables results/kodak-jpegxl-paper4 results/kodak-jpeg-none-reccnn results/kodak-heif-none-reccnn results/kodak-webp-none-reccnn results/kodak-avif-none-reccnn results/kodak-jpeg-none-reccnn-x8 results/kodak-jpeg-none-reccnn2 results/kodak-j2k-none-reccnn results/kodak-jpeg-none-reccnn2-x8 results/kodak-avif-none-reccnn2 results/kodak-heif-att-msssim2 results/kodak-heif-att-8x48 results/kodak-avif-att-tuned results/kodak-jpeg-att-qt results/kodak-heif-att-16x48 results/kodak-jpeg-comcnn-rate --results "$RESULTS"
