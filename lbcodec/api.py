@@ -102,7 +102,7 @@ def encode_image(
     compact, method_used = filters.prefilter(method, pixels, scale, codec, notes, pre=pre)
     pre_model = None
     if method_used == method:  # else no trained model was installed: the classical twin ran
-        pre_model = pre or (filters.default_pre(method, codec, scale) or {}).get("name")
+        pre_model = filters.pre_in_use(method, codec, scale, pre)
     method = method_used
     if method not in RESIZING_METHODS:
         scale = 1

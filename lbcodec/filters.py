@@ -100,6 +100,9 @@ def check_pre(pre: str, method: str, codec: str, scale: int, notes: list[str]) -
     or one trained for another method or scale; a model trained for another codec is allowed, with a note."""
     entry = check_pre_name(pre)
     slot = entry.get("slot", {})
+    if slot.get("method") not in _FALLBACK:
+        raise InputError(f"model {pre} is registered for method {slot.get('method')}, which runs no pre-filter "
+                         f"network: --pre is for {' and '.join(_FALLBACK)} models")
     if slot.get("method") != method:
         raise InputError(f"model {pre} is a {slot.get('method')} pre-filter: it needs --method {slot.get('method')}, "
                          f"not {method}")
@@ -150,8 +153,9 @@ def prefilter(method: str, pixels: np.ndarray, scale: int, codec: str, notes: li
     raise InputError(f"unknown method {method!r}")
 
 
-def _pre_name(method: str, codec: str, scale: int, pre: str | None) -> str | None:
-    """The pre-filter a post-filter of this slot follows: ``pre`` if named, else the slot's default."""
+def pre_in_use(method: str, codec: str, scale: int, pre: str | None) -> str | None:
+    """The pre-filter model a post-filter of this slot follows: ``pre`` if named, else the slot's
+    default (None for methods without one, or when none is installed)."""
     if pre is not None:
         return pre
     entry = default_pre(method, codec, scale)
@@ -162,7 +166,7 @@ def default_post(method: str, codec: str, scale: int, pre: str | None = None) ->
     """The slot's default post-filter entry. For a method with a trained pre-filter (comcnn,
     modifynet), the post models trained on the outputs of the pre-filter that runs (``pre``,
     or the one ``encode`` picks by default) come first: each ComCNN has its own RecCNN."""
-    return zoo.find_default("post", method, codec, scale, pre=_pre_name(method, codec, scale, pre))
+    return zoo.find_default("post", method, codec, scale, pre=pre_in_use(method, codec, scale, pre))
 
 
 def check_post_name(post: str) -> dict[str, Any] | None:
@@ -194,18 +198,17 @@ def resolve_post(post: str, method: str, codec: str, scale: int, notes: list[str
     InputError for an unknown name or a model that is not a post-filter (:func:`check_post_name`)."""
     if post == "none":
         return None
-    if post == "auto":
-        return default_post(method, codec, scale, pre)
-    if post in POST_NETS:
-        fits = [e for e in zoo.list_models() if e["arch"] == post and e["slot"].get("role") == "post"
-                and e["slot"].get("method") == method and e["slot"].get("codec") == codec
-                and e["slot"].get("scale", scale) == scale]
-        if not fits:
-            notes.append(f"no trained {post} model for {codec} with method {method}: bicubic only")
+    if post == "auto" or post in POST_NETS:
+        pre_name = pre_in_use(method, codec, scale, pre)
+        entry = zoo.find_default("post", method, codec, scale, pre=pre_name,
+                                 arch=None if post == "auto" else post)
+        if entry is None:
+            if post != "auto":
+                notes.append(f"no trained {post} model for {codec} with method {method}: bicubic only")
             return None
-        pre_name = _pre_name(method, codec, scale, pre)
-        paired = [e for e in fits if pre_name is not None and zoo.trained_after(e) == pre_name]
-        return max(paired or fits, key=lambda e: e.get("provenance", {}).get("validation", {}).get("score") or 0.0)
+        if pre_name is not None and zoo.trained_after(entry) != pre_name:
+            notes.append(f"no post-filter trained on the outputs of {pre_name} is installed: using {entry['name']}")
+        return entry
     entry = check_post_name(post)
     assert entry is not None
     slot = entry.get("slot", {})
@@ -269,7 +272,11 @@ def reconstruct(
             notes.append(f"post-filter {entry['name']}: installed weights differ from the encoder's "
                          f"({entry['sha256'][:8]} vs {pipe.post_hash.hex()}); using the installed ones")
     else:
-        entry = resolve_post(post, pipe.method, pipe.codec, pipe.scale, notes)
+        # an override (auto, a family) follows the pre-filter the recorded post-filter was trained
+        # after: a file made with `encode --pre` keeps its pair
+        recorded = zoo.entry_by_container_id(pipe.post_id) if pipe.post_id != POST_NONE_ID else None
+        pre = zoo.trained_after(recorded) if recorded is not None else None
+        entry = resolve_post(post, pipe.method, pipe.codec, pipe.scale, notes, pre)
         if entry is None:
             return img
     return apply_post(entry, img, ensemble, progress)

@@ -231,6 +231,7 @@ def find_default(
     channels: int | None = None,
     weights_dir: str | os.PathLike[str] | None = None,
     pre: str | None = None,
+    arch: str | None = None,
 ) -> dict[str, Any] | None:
     """The best entry for a pipeline slot, or None if no model fits.
 
@@ -244,9 +245,11 @@ def find_default(
     ``settings_tag`` (its encoder settings changed) and some fits were trained on
     those settings (``provenance["data"]["codec_settings"]``), only they compete:
     scores measured on another encoder's decodes are not comparable. ``pre`` (the
-    name of the pre-filter a post-filter will follow) puts the post models trained on
-    that pre-filter's outputs (provenance ``data.pre``) first: a RecCNN trained on
-    one ComCNN's compact images is not the partner of another ComCNN.
+    name of the pre-filter a post-filter will follow) comes before that: the post models
+    trained on that pre-filter's outputs (provenance ``data.pre``) compete alone; without
+    any, the models that name no pre-filter; only then the partners of other pre-filters
+    (a RecCNN trained on one ComCNN's compact images is not another ComCNN's partner).
+    ``arch`` keeps only the models of that network family.
     """
 
     def fits(entry: Mapping[str, Any]) -> bool:
@@ -257,6 +260,8 @@ def find_default(
             if not math.isclose(float(slot["scale"]), float(scale)):
                 return False
         if channels is not None and entry.get("config", {}).get("in_channels", 3) != channels:
+            return False
+        if arch is not None and entry.get("arch") != arch:
             return False
         return _range_contains(slot.get("quality"), quality) and _range_contains(
             slot.get("bpp"), bpp
@@ -270,6 +275,9 @@ def find_default(
         return (q_width, b_width, -score if score is not None else math.inf, entry["container_id"])
 
     candidates = [e for e in list_models(weights_dir) if fits(e)]
+    if pre is not None:  # a partner first, then a model that follows no pre-filter in particular
+        candidates = ([e for e in candidates if trained_after(e) == pre]
+                      or [e for e in candidates if trained_after(e) is None] or candidates)
     # validation scores are comparable only on decodes of the same encoder: once a codec's
     # tune="psnr" settings changed, the models trained on the current settings come first
     from .codecs import settings_tag
@@ -278,9 +286,6 @@ def find_default(
     if current:
         same = [e for e in candidates if _trained_on(e) == current]
         candidates = same or candidates
-    if pre is not None:
-        paired = [e for e in candidates if trained_after(e) == pre]
-        candidates = paired or candidates
     return min(candidates, key=rank) if candidates else None
 
 

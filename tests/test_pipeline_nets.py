@@ -498,8 +498,12 @@ def two_comcnns(tiny_zoo):
     net = nets.build("comcnn", width=8)
     zoo.publish("t-comcnn2", "comcnn", net.state_dict(), {"role": "pre", **slot},
                 {"data": {"roots": ["x"]}, "validation": {"score": 9.0}}, 7, weights_dir=tiny_zoo, config={"width": 8})
-    rec = nets.build("reccnn", width=8, depth=4)
     for name, cid, score, pre in (("t-reccnn2", 8, 5.0, "t-comcnn2"), ("t-reccnn-old", 9, 0.1, "t-comcnn")):
+        torch.manual_seed(cid)  # each RecCNN its own weights, so decodes tell them apart
+        rec = nets.build("reccnn", width=8, depth=4)
+        with torch.no_grad():
+            for p in rec.parameters():
+                p.add_(0.05 * torch.randn_like(p))
         zoo.publish(name, "reccnn", rec.state_dict(), {"role": "post", **slot},
                     {"data": {"roots": ["x"], "pre": pre}, "validation": {"score": score}}, cid,
                     weights_dir=tiny_zoo, config={"width": 8, "depth": 4})
@@ -531,8 +535,37 @@ def test_named_pre_filter_runs_and_records_its_partner(two_comcnns):
     assert filters.resolve_post("reccnn", "comcnn", "jpeg", 2, notes, pre="t-comcnn")["name"] == "t-reccnn-old"
     assert filters.choose_post("auto", "comcnn", "jpeg", 2, notes, pre="t-comcnn")[0] == 9 and notes == []
     # decoding needs nothing new: the header names the post-filter
-    assert np.array_equal(decode_image(named.data).pixels,
-                          decode_image(named.data, post="t-reccnn-old").pixels)
+    own = decode_image(named.data).pixels
+    assert np.array_equal(own, decode_image(named.data, post="t-reccnn-old").pixels)
+    assert not np.array_equal(own, decode_image(named.data, post="t-reccnn2").pixels)
+    # and an override by auto or a family keeps the pair the header's post-filter belongs to
+    for override in ("auto", "reccnn"):
+        res = decode_image(named.data, post=override)
+        assert np.array_equal(res.pixels, own) and res.notes == []
+
+
+def test_a_pre_filter_without_a_partner_gets_an_unpaired_post_filter_with_a_note(two_comcnns):
+    net = nets.build("comcnn", width=8)
+    zoo.publish("t-comcnn3", "comcnn", net.state_dict(), {"role": "pre", "method": "comcnn", "codec": "jpeg", "scale": 2},
+                {"data": {"roots": ["x"]}}, 10, weights_dir=two_comcnns, config={"width": 8})
+    enc = encode_image(IMG, codec="jpeg", method="comcnn", quality=50, pre="t-comcnn3")
+    # t-reccnn follows no ComCNN in particular: it comes before t-reccnn2 (another ComCNN's partner, best score)
+    assert enc.header.pipeline.post_id == 4
+    assert enc.notes == ["no post-filter trained on the outputs of t-comcnn3 is installed: using t-reccnn"]
+    notes: list[str] = []
+    assert filters.resolve_post("reccnn", "comcnn", "jpeg", 2, notes, pre="t-comcnn3")["name"] == "t-reccnn"
+    assert len(notes) == 1
+
+
+def test_pre_is_refused_for_a_model_of_a_method_without_a_pre_filter_network(two_comcnns):
+    from lbcodec.errors import InputError
+
+    net = nets.build("comcnn", width=8)
+    zoo.publish("t-odd-pre", "comcnn", net.state_dict(), {"role": "pre", "method": "downsample", "codec": "jpeg",
+                                                          "scale": 2}, {"data": {"roots": ["x"]}}, 11,
+                weights_dir=two_comcnns, config={"width": 8})
+    with pytest.raises(InputError, match="runs no pre-filter network"):
+        encode_image(IMG, codec="jpeg", method="downsample", quality=50, pre="t-odd-pre")
 
 
 def test_named_pre_filter_of_another_codec_runs_with_a_note(two_comcnns):

@@ -604,6 +604,11 @@ def test_publish_result_records_the_pre_filter_a_comcnn_post_follows(tmp_path: P
     entry = publish_result(com, result, best, patchset, "cpu", weights_dir=str(wdir))
     assert entry["provenance"]["data"]["pre"] == "com-a" and zoo.trained_after(entry) == "com-a"
     assert zoo.find_default("post", "comcnn", "jpeg", 2, pre="com-a", weights_dir=str(wdir))["name"] == "rec-a"
+    # patches record the pre-filter they came through: that one is named, even if the default changed since
+    made = dataclasses.replace(patchset, meta={**patchset.meta, "pre": {"name": "com-then", "sha256": "0" * 64}})
+    entry = publish_result(dataclasses.replace(com, name="rec-b", container_id=5), result, best, made, "cpu",
+                           weights_dir=str(wdir))
+    assert zoo.trained_after(entry) == "com-then"
 
 
 # --------------------------------------------------------------------------- data.py
@@ -1148,7 +1153,10 @@ def test_train_joint_keeps_and_publishes_the_best_iteration(tmp_path: Path, join
     assert [h["iteration"] for h in result["history"]] == [0, 1, 2, 3]
     assert result["best_iteration"] == 1 and result["gain"] == pytest.approx(2.0) and result["published"]
     assert any("iteration 1 validated best" in m for m in log)
-    first = next(o for o in snapshots if o["t"] == 1)
+    first = next(o for o in snapshots if o["t"] == 1 and "gain" not in o)
+    best_file = torch.load(run_dir / "best.pt", weights_only=True)  # kept on disk, published or not
+    assert best_file["t"] == 1 and best_file["gain"] == pytest.approx(2.0)
+    _assert_same_tensors(best_file["com"], first["com"])
     assert not all(torch.equal(first["com"][k], snapshots[-1]["com"][k]) for k in first["com"])  # it moved on
     _assert_same_tensors(zoo.load_state_dict(cfg.pre.name, wdir), _half(first["com"]))
     _assert_same_tensors(zoo.load_state_dict(cfg.post.name, wdir), _half(first["rec"]))
@@ -1172,6 +1180,10 @@ def test_joint_config_refuses_bad_order_and_outer(bad: dict, message: str, tmp_p
     joint["train"].update(bad)
     with pytest.raises(ValueError, match=message):
         load_joint_config(joint, _write_json(tmp_path / "configs" / "bad.json", joint))
+    good = load_joint_config(json.loads((REPO / "configs" / "comcnn-reccnn-jpeg.json").read_text()),
+                             str(tmp_path / "configs" / "good.json"))
+    with pytest.raises(ValueError, match=message):  # a config built in code is checked too
+        replace(good, **bad)
 
 
 def test_train_joint_codes_the_compact_images_of_the_comcnn_in_eval_mode(tmp_path: Path, joint_folder: Path,

@@ -53,9 +53,9 @@ def check_post_option(ctx: click.Context, param: click.Parameter, value: str | N
 
 
 def check_pre_option(pre: str, method: str, codec: str, scale: int, option: str = "--pre") -> None:
-    """--pre of encode and bench: an unknown name, a model that is not a pre-filter, or one trained for
-    another method or scale is a usage error (exit status 2), caught before any file is read. (A model
-    trained for another codec is allowed: encode notes it.)"""
+    """--pre of encode: an unknown name, a model that is not a pre-filter, or one trained for another
+    method or scale is a usage error (exit status 2), caught before any file is read. (A model trained
+    for another codec is allowed: encode notes it. bench checks its --pre against all its --methods.)"""
     from ..errors import InputError
     from ..filters import check_pre
 

@@ -83,12 +83,9 @@ class PatchSet:
 
 def pre_model(cfg: Config) -> dict | None:
     """The registry pre-filter the degradation runs through (what ``encode`` picks), if any."""
-    from .. import zoo
-    from ..filters import _FALLBACK
+    from ..filters import default_pre
 
-    if cfg.method not in _FALLBACK:
-        return None
-    return zoo.find_default("pre", cfg.method, cfg.codec, cfg.scale)
+    return default_pre(cfg.method, cfg.codec, cfg.scale)
 
 
 def codec_settings(cfg: Config) -> str:
@@ -217,6 +214,9 @@ def build_patches(cfg: Config, progress: Callable[[int, int], None] | None = Non
     if not ins:
         raise ValueError("no training pairs: every target was unreachable")
     meta = {"train_images": len(train), "val_images": len(val), "roots": d.roots, "pairs": len(ins) // d.patches_per_pair}
+    pre = pre_model(cfg)
+    if pre is not None:  # the pre-filter the inputs came through, for the published model's provenance
+        meta["pre"] = {"name": pre["name"], "sha256": pre["sha256"]}
     return PatchSet(np.stack(ins), np.stack(tgs), np.asarray(qs, np.float32), vin, vtg, meta)
 
 

@@ -72,15 +72,17 @@ class JointConfig:
     threads: int | None = None
     path: str = ""
 
+    def __post_init__(self) -> None:
+        if self.order not in ("rec-com", "com-rec"):
+            raise ValueError(f"train.order must be 'rec-com' or 'com-rec', not {self.order!r}")
+        if self.outer < 1:
+            raise ValueError("train.outer must be at least 1")
+
 
 def load_joint_config(raw: dict, path: str) -> JointConfig:
     data = resolve_data(raw["data"], path)
     refuse_extra_seeds(data, "joint")
     t = raw.get("train", {})
-    if t.get("order", "rec-com") not in ("rec-com", "com-rec"):
-        raise ValueError(f"train.order must be 'rec-com' or 'com-rec', not {t['order']!r}")
-    if int(t.get("outer", 2)) < 1:
-        raise ValueError("train.outer must be at least 1")
     return JointConfig(
         codec=raw["codec"], scale=int(raw.get("scale", 2)),
         pre=NetSpec(**raw["pre"]), post=NetSpec(**raw["post"]), data=DataConfig(**data),
@@ -303,6 +305,8 @@ def train_joint(cfg: JointConfig, log: Callable[[str], None], run_dir: str, devi
         torch.save({"com": com.state_dict(), "rec": rec.state_dict(), "t": t}, os.path.join(run_dir, "last.pt"))
         if best is None or ours - base > best[0]:
             best = (ours - base, t, copy.deepcopy(com.state_dict()), copy.deepcopy(rec.state_dict()))
+            # kept on disk too: with --no-publish (or a refused publish) the best pair is not lost
+            torch.save({"com": best[2], "rec": best[3], "t": t, "gain": best[0]}, os.path.join(run_dir, "best.pt"))
     seconds = time.perf_counter() - t_start
     # the best validated iteration is what publishes (the last one when there is only one)
     gain, best_t, com_sd, rec_sd = best

@@ -448,8 +448,10 @@ def publish_result(cfg: Config, result: TrainResult, best_state: dict, ps: Patch
     tag = codec_settings(cfg)
     if tag:  # the encoder settings the patches were made with; find_default prefers the current ones
         provenance["data"]["codec_settings"] = tag
-    pre = pre_model(cfg)
-    if pre is not None:  # the pre-filter the inputs came through; the slot's default post follows it
+    # the pre-filter the inputs came through (as the patches recorded it; caches made before they
+    # did: the slot's default now); the slot's default post follows it
+    pre = ps.meta.get("pre") or pre_model(cfg)
+    if pre is not None:
         provenance["data"]["pre"] = pre["name"]
     return zoo.publish(cfg.name, cfg.arch, best_state, cfg.slot, provenance, cfg.container_id,
                        weights_dir=weights_dir, config=cfg.arch_config, dtype=zoo.SHIP_DTYPE)
