@@ -259,9 +259,17 @@ def test_models_cli_names_each_validation_metric(monkeypatch):
              "provenance": {"validation": {"metric": "ms_ssim_gain_at_0.3_bpp_vs_plain_jpeg", "score": 0.0117}}},
             {"name": "m-psnr", "container_id": 2, "arch": "arcnn", "slot": {**slot, "role": "post", "method": "none"},
              "provenance": {"validation": {"metric": "psnr_gain_db", "score": 0.629}}}]
-    monkeypatch.setattr(zoo_mod, "list_models", lambda: rows)
+    monkeypatch.setattr(zoo_mod, "list_models", lambda weights_dir=None: rows)
     out = CliRunner().invoke(cli, ["models"]).stdout.splitlines()
-    assert out[0].endswith("val +0.0117 MS-SSIM") and out[1].endswith("val +0.629 dB")
+    assert out[0].endswith("val +0.0117 MS-SSIM  default") and out[1].endswith("val +0.629 dB  default")
+
+
+def test_models_cli_marks_defaults_and_partners(two_comcnns):
+    out = {line.split()[0]: line for line in CliRunner().invoke(cli, ["models"]).stdout.splitlines()}
+    assert out["t-comcnn2"].endswith("  default") and not out["t-comcnn"].endswith("  default")
+    assert out["t-reccnn2"].endswith("  after t-comcnn2  default")
+    assert out["t-reccnn-old"].endswith("  after t-comcnn")
+    assert out["t-srcnn"].endswith("  default") and "after" not in out["t-srcnn"]
 
 
 def test_altered_weights_are_refused_at_decode(tiny_zoo):

@@ -14,7 +14,9 @@ from .common import reports_errors
 @reports_errors
 def models(as_json):
     """List every model of the weights registry: name, network, the slot it serves,
-    container id, and its validation score.
+    container id, and its validation score; `default` marks the model `encode` picks for
+    its slot (--post auto, and the pre-filter of comcnn/modifynet), and `after NAME` the
+    ComCNN a comcnn post-filter was trained after (its partner).
 
     \b
     Example:
@@ -29,8 +31,18 @@ def models(as_json):
     if not rows:
         click.echo(f"no trained models in {default_weights_dir()}: every CNN slot falls back to bicubic")
         return
+    from ..filters import default_post, default_pre
+    from ..zoo import trained_after
+
+    def is_default(e: dict) -> bool:
+        s = e["slot"]
+        scale = int(s.get("scale", 1))
+        pick = (default_pre if s["role"] == "pre" else default_post)(s["method"], s["codec"], scale)
+        return pick is not None and pick["name"] == e["name"]
+
     for e in rows:
         slot = e["slot"]
+        after = trained_after(e)
         rng = f" bpp {slot['bpp'][0]}-{slot['bpp'][1]}" if slot.get("bpp") else ""
         val = e.get("provenance", {}).get("validation", {})
         score, shown = val.get("score"), ""
@@ -39,5 +51,5 @@ def models(as_json):
         click.echo(
             f"{e['name']:28s} #{e['container_id']:<3d} {e['arch']:10s} {slot['role']:4s} "
             f"{slot['codec']}/{slot['method']}" + (f" x1/{slot['scale']}" if slot.get("scale", 1) > 1 else "")
-            + rng + shown
+            + rng + shown + (f"  after {after}" if after else "") + ("  default" if is_default(e) else "")
         )
