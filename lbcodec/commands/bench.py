@@ -10,7 +10,7 @@ import sys
 import click
 
 from ..pipeline import METHODS
-from .common import CODEC_NAMES, Ctx, reports_errors
+from .common import CODEC_NAMES, Ctx, as_usage_error, reports_errors
 
 
 def _csv(kind, choices=None):
@@ -46,21 +46,6 @@ def _check_posts(posts: list[str]) -> None:
             raise click.BadParameter(f"unknown post-filter {p!r}: use auto, none, one of {', '.join(POST_NETS)} or a "
                                      "model name from `lbcodec models` (+x8 for the self-ensemble)",
                                      param_hint="--posts")
-
-
-def _check_pre(obj: Ctx, pre: str, codecs: list[str], methods: list[str], scale: int | None) -> None:
-    """--pre: a usage error unless the model is a pre-filter of one of --methods at the bench's scale;
-    a model trained for another codec is noted."""
-    from ..bench import check_pre
-    from ..errors import InputError
-
-    notes: list[str] = []
-    try:
-        check_pre(pre, codecs, methods, scale, notes)
-    except InputError as exc:
-        raise click.BadParameter(str(exc), param_hint="'--pre'") from None
-    for note in notes:
-        obj.log(f"note: {note}")
 
 
 _KODAK_NAME = re.compile(r"^kodim\d\d\.png$", re.IGNORECASE)
@@ -142,8 +127,13 @@ def bench(obj: Ctx, paths, codec_list, methods, pre, posts, bpps, qualities, mat
     if not bpps and not qualities:
         bpps = [0.1, 0.2, 0.3]
     _check_posts(posts)
-    if pre is not None:
-        _check_pre(obj, pre, codec_list, methods, scale)
+    if pre is not None:  # a pre-filter of one of --methods at the bench's scale; another codec's is noted
+        from ..bench import check_pre
+
+        notes: list[str] = []
+        as_usage_error("--pre", check_pre, pre, codec_list, methods, scale, notes)
+        for note in notes:
+            obj.log(f"note: {note}")
     try:
         images = collect_images(paths)
     except ValueError as exc:

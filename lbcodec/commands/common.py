@@ -52,15 +52,13 @@ def check_post_option(ctx: click.Context, param: click.Parameter, value: str | N
     return value
 
 
-def check_pre_option(pre: str, method: str, codec: str, scale: int, option: str = "--pre") -> None:
-    """--pre of encode: an unknown name, a model that is not a pre-filter, or one trained for another
-    method or scale is a usage error (exit status 2), caught before any file is read. (A model trained
-    for another codec is allowed: encode notes it. bench checks its --pre against all its --methods.)"""
+def as_usage_error(option: str, check, *args):
+    """``check(*args)``, with the library's one-line InputError turned into a usage error of
+    ``option`` (exit status 2), for checks run before any file is read (encode and bench --pre)."""
     from ..errors import InputError
-    from ..filters import check_pre
 
     try:
-        check_pre(pre, method, codec, scale, [])
+        return check(*args)
     except InputError as exc:
         raise click.BadParameter(str(exc), param_hint=f"'{option}'") from None
 

@@ -10,13 +10,13 @@ import click
 
 from ..pipeline import METHODS
 from .common import (
+    as_usage_error,
     CODEC_NAMES,
     Ctx,
     FiniteFloatRange,
     batch_options,
     check_paths,
     check_post_option,
-    check_pre_option,
     emit_json,
     inputs_argument,
     is_batch,
@@ -102,7 +102,10 @@ def encode(obj: Ctx, inputs, dst, codec, method, scale, bpp, quality, size_bytes
               "subsampling": subsampling, "tune": tune, "bpp": bpp, "quality": quality, "size": size_bytes, "post": post,
               "pre": pre}
     if pre is not None:
-        check_pre_option(pre, method, codec, params["scale"])
+        from ..filters import check_pre
+
+        # another codec's model is allowed: encode notes it then
+        as_usage_error("--pre", check_pre, pre, method, codec, params["scale"], [])
     if is_batch(inputs, dst):
         from ..batch import ENCODE_INPUTS
 
