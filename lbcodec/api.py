@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -26,6 +26,11 @@ from .ratecontrol import BudgetTooSmall, fit_budget, fit_budget_drafted
 
 DEFAULT_METHOD = "downsample"
 DEFAULT_SCALE = 2
+#: ``method`` value that codes the image with every method of :func:`auto_methods` and keeps
+#: the file whose decode (as ``lbcodec decode`` makes it) is closest to the original
+AUTO_METHOD = "auto"
+#: rows of the image compared at a time when scoring a candidate (bounds the float copies)
+_SSE_ROWS = 512
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,9 @@ class EncodeResult:
     notes: list[str] = field(default_factory=list)
     #: the registry pre-filter model that ran (comcnn, modifynet), or None
     pre_model: str | None = None
+    #: method ``auto`` only: RGB PSNR (dB) of each method tried, in the order tried; a method that
+    #: could not meet the budget is absent
+    candidates: dict[str, float] = field(default_factory=dict)
 
     @property
     def bpp(self) -> float:
@@ -52,7 +60,17 @@ class DecodeResult:
 
 
 def default_scale(method: str) -> int:
-    return DEFAULT_SCALE if method in RESIZING_METHODS else 1
+    return DEFAULT_SCALE if method in RESIZING_METHODS or method == AUTO_METHOD else 1
+
+
+def auto_methods(codec: str, scale: int = DEFAULT_SCALE) -> list[str]:
+    """The methods ``method="auto"`` tries for ``codec``, in order: none, downsample, and comcnn
+    when a ComCNN trained for this codec at this scale is installed (without one, comcnn would
+    only repeat downsample). modifynet is for plain decoders and is never tried."""
+    out = ["none", "downsample"]
+    if filters.default_pre("comcnn", codec, scale) is not None:
+        out.append("comcnn")
+    return out
 
 
 def encode_image(
@@ -69,6 +87,7 @@ def encode_image(
     size: int | None = None,
     post: str = "auto",
     pre: str | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> EncodeResult:
     """Encode an image into a .lbc container.
 
@@ -82,7 +101,18 @@ def encode_image(
     trained for another codec runs, with a note). ``tune`` (``psnr``
     or ``ssim``) is the encoder's objective where the codec has one (jpeg, heif, avif); the
     decoder does not need to know it.
+
+    ``method="auto"`` codes the image with each method of :func:`auto_methods` (``scale`` is
+    the resizing methods' factor, default 2) at the same budget, decodes each file as
+    :func:`decode_image` does (post-filter ``post``, no ensemble) and returns the one with the
+    highest RGB PSNR; its header names the method that won, so any decoder reads it. It needs
+    a rate target (``bpp`` or ``size``: at one quality the methods' sizes differ), takes no
+    ``pre``, and costs one encode and one decode per method. ``progress(fraction)`` follows it
+    (0 to 1); other methods do not call it.
     """
+    if method == AUTO_METHOD:
+        return _encode_auto(pixels, alpha=alpha, codec=codec, scale=scale, subsampling=subsampling, tune=tune,
+                            bpp=bpp, quality=quality, size=size, post=post, pre=pre, progress=progress)
     pixels = _check_pixels(pixels)
     h, w, c = pixels.shape
     if alpha is not None and alpha.shape != (h, w):
@@ -135,6 +165,73 @@ def encode_image(
     header = header_at(q)
     data = ctr.pack(header, payload, alpha_bytes)
     return EncodeResult(data, header, q, probes, notes, pre_model)
+
+
+def _encode_auto(pixels: np.ndarray, *, alpha, codec: str, scale: int | None, subsampling: str, tune: str,
+                 bpp: float | None, quality: float | None, size: int | None, post: str, pre: str | None,
+                 progress: Callable[[float], None] | None) -> EncodeResult:
+    """``encode_image(method="auto")``: every method of :func:`auto_methods` at one budget, the
+    file whose decode has the least squared error wins (the earlier method on a tie)."""
+    pixels = _check_pixels(pixels)
+    if quality is not None:
+        raise InputError("method auto needs a rate target (bpp or size), not a quality: "
+                         "at one quality the methods make files of different sizes")
+    if pre is not None:
+        raise InputError("method auto picks each method's default pre-filter: a named pre-filter model "
+                         "needs its own method (comcnn or modifynet)")
+    scale = DEFAULT_SCALE if scale is None else scale
+    if scale < 2:
+        raise ValueError(f"method auto: the resizing methods' scale must be 2 or more, got {scale}")
+    filters.check_post_name(post)
+    methods = auto_methods(codec, scale)
+    best: tuple[float, EncodeResult] | None = None
+    scores: dict[str, float] = {}
+    failed: list[BudgetError] = []
+    for i, method in enumerate(methods):
+        def part(f: float, i: int = i) -> None:
+            if progress is not None:
+                progress((i + f) / len(methods))
+
+        part(0.0)
+        try:
+            res = encode_image(pixels, alpha=alpha, codec=codec, method=method,
+                               scale=scale if method in RESIZING_METHODS else None, subsampling=subsampling,
+                               tune=tune, bpp=bpp, size=size, post=post)
+        except BudgetError as exc:
+            failed.append(exc)
+            continue
+        part(0.2)  # the decode (with its post-filter) is most of a candidate's time
+        dec = decode_image(res.data, progress=lambda f, part=part: part(0.2 + 0.8 * f))
+        sse = _sse(pixels, dec.pixels)
+        scores[method] = _psnr_of(sse, pixels.size)
+        if best is None or sse < best[0]:
+            best = (sse, res)
+    if best is None:
+        # every method is over the budget: the last one tried (a resizing method) makes the smallest files
+        raise BudgetError(f"method auto: no method fits the budget; {failed[-1]}")
+    if progress is not None:
+        progress(1.0)
+    res = best[1]
+    won = res.header.pipeline.method
+    tried = ", ".join(f"{m} {p:.2f} dB" for m, p in scores.items())
+    skipped = [m for m in methods if m not in scores]
+    note = f"method auto: {tried}" + (f" ({', '.join(skipped)} cannot meet the budget)" if skipped else "") \
+        + f": {won}"
+    return replace(res, notes=[note, *res.notes], candidates=scores)
+
+
+def _sse(a: np.ndarray, b: np.ndarray) -> float:
+    """Sum of squared differences of two uint8 images, a band of rows at a time."""
+    total = 0.0
+    for y in range(0, a.shape[0], _SSE_ROWS):
+        d = a[y : y + _SSE_ROWS].astype(np.float64) - b[y : y + _SSE_ROWS]
+        total += float(np.vdot(d, d))
+    return total
+
+
+def _psnr_of(sse: float, n: int) -> float:
+    mse = sse / n
+    return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
 
 
 def _budget_message(exc: BudgetTooSmall, pixels: int, codec: str, method: str, scale: int, bpp: float | None,

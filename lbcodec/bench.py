@@ -126,7 +126,7 @@ def job_scale(scale: int | None, method: str) -> int:
     """The scale a bench job of ``method`` runs at: ``--scale`` for downsample/comcnn, else the default."""
     from .api import default_scale
 
-    return scale if (scale and method in ("downsample", "comcnn")) else default_scale(method)
+    return scale if (scale and method in ("downsample", "comcnn", "auto")) else default_scale(method)
 
 
 def check_pre(pre: str, codecs, methods, scale: int | None = None, notes: list[str] | None = None) -> str:
@@ -172,6 +172,10 @@ def make_jobs(
     from .codecs import CODECS
 
     pre_for = check_pre(pre, codecs, methods, scale) if pre is not None else None
+    if "auto" in methods and qualities and not match_rate:
+        from .errors import InputError
+
+        raise InputError("method auto needs a rate target: --bpp, or --quality with --match-rate")
     images = list(images)
     targets = [{"target_bpp": float(b)} for b in bpps] + [{"quality": float(q), "match_rate": match_rate}
                                                           for q in qualities]
@@ -312,8 +316,10 @@ def _timings(job: Job, pixels, alpha, post: str, enc, t_enc: float, full: bool) 
         out["enc1_s"] = t_enc
     else:
         t0 = time.perf_counter()
-        encode_image(pixels, alpha=alpha, codec=job.codec, method=job.method, scale=job.scale,
-                     subsampling=job.subsampling, tune=job.tune, quality=enc.quality, post=post, pre=job.pre)
+        pipe = enc.header.pipeline  # method auto: the one pass of the method that won
+        encode_image(pixels, alpha=alpha, codec=job.codec, method=pipe.method, scale=pipe.scale,
+                     subsampling=job.subsampling, tune=job.tune, quality=enc.quality, post=post,
+                     pre=job.pre if pipe.method == job.method else None)
         out["enc1_s"] = time.perf_counter() - t0
     if not full:
         return out
@@ -571,10 +577,14 @@ def pipeline_label(codec: str, method: str, scale: int, post: str, post_models=(
     pre-filter model follows its method: ``jpeg comcnn(comcnn-jpeg) x1/2 + reccnn-jpeg``."""
     s = f"{codec} {method}" + (f"({pre})" if pre else "") + (f" x1/{scale}" if scale > 1 else "")
     used = sorted(set(methods_used) - {method})
-    if used:
-        s += f" (ran as {'/'.join(used)}: no model)"
     base, ens = _split_post(post)
     models = sorted({m for m in post_models if m})
+    if method == "auto":  # each image's file is one of several methods, each with its own post-filter
+        s += f" (per image: {'/'.join(sorted(set(methods_used)))})" if methods_used else ""
+        if base == "auto":
+            models = []
+    elif used:
+        s += f" (ran as {'/'.join(used)}: no model)"
     if base not in ("none", "auto"):
         s += f" + {'/'.join(models) if models else base + ' (no model: none)'}"
     elif base == "auto" and models:

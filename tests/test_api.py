@@ -13,7 +13,7 @@ from conftest import ALL_CODECS, smooth_image
 from lbcodec import container as ctr
 from lbcodec.api import decode_image, encode_image, inner_bitstream
 from lbcodec.codecs import get_codec
-from lbcodec.errors import CorruptContainerError, InputError
+from lbcodec.errors import BudgetError, CorruptContainerError, InputError
 from lbcodec.metrics import psnr
 from lbcodec.pipeline import Pipeline
 
@@ -291,3 +291,65 @@ def test_decoded_image_of_the_wrong_size_is_refused(img, monkeypatch):
 def test_non_finite_rate_targets_are_refused(img, kwargs):
     with pytest.raises(ValueError, match="finite"):
         encode_image(img, **kwargs)
+
+
+# --- method auto: every method at one budget, the decode closest to the original wins -----------
+
+
+@pytest.fixture(scope="module")
+def photo():
+    from conftest import photo_like
+
+    return photo_like(64, 96)
+
+
+def test_auto_keeps_the_method_whose_decode_is_closest(photo):
+    from lbcodec.api import auto_methods
+
+    assert auto_methods("jpeg") == ["none", "downsample"]  # no ComCNN installed: comcnn would repeat downsample
+    auto = encode_image(photo, codec="jpeg", method="auto", bpp=1.0)
+    singles = {m: encode_image(photo, codec="jpeg", method=m, bpp=1.0) for m in ("none", "downsample")}
+    scores = {m: psnr(photo, decode_image(r.data).pixels) for m, r in singles.items()}
+    assert auto.candidates == pytest.approx(scores, abs=1e-9)
+    won = max(scores, key=scores.get)
+    assert auto.header.pipeline.method == won
+    assert auto.data == singles[won].data  # the winner's file, byte for byte: any decoder reads it
+    assert auto.notes[0].startswith("method auto: none ") and auto.notes[0].endswith(f": {won}")
+
+
+def test_auto_skips_a_method_that_cannot_meet_the_budget(photo):
+    smallest = {m: len(encode_image(photo, method=m, quality=0, post="none").data) for m in ("none", "downsample")}
+    assert smallest["downsample"] < smallest["none"]
+    budget = (smallest["downsample"] + smallest["none"]) // 2
+    res = encode_image(photo, method="auto", size=budget)
+    assert res.header.pipeline.method == "downsample" and len(res.data) <= budget
+    assert list(res.candidates) == ["downsample"]
+    assert "(none cannot meet the budget)" in res.notes[0]
+    with pytest.raises(BudgetError, match="method auto: no method fits the budget"):
+        encode_image(photo, method="auto", size=smallest["downsample"] - 1)
+
+
+def test_auto_needs_a_rate_target_and_no_named_pre_filter(photo):
+    with pytest.raises(InputError, match="rate target"):
+        encode_image(photo, method="auto", quality=30)
+    with pytest.raises(InputError, match="default pre-filter"):
+        encode_image(photo, method="auto", bpp=0.5, pre="comcnn-jpeg")
+    with pytest.raises(InputError, match="unknown post"):
+        encode_image(photo, method="auto", bpp=0.5, post="no-such-model")
+
+
+def test_auto_reports_progress_to_the_end(photo):
+    seen: list[float] = []
+    encode_image(photo, method="auto", bpp=0.5, progress=seen.append)
+    assert seen == sorted(seen) and seen[0] == 0.0 and seen[-1] == 1.0
+    seen.clear()
+    encode_image(photo, method="none", bpp=0.5, progress=seen.append)
+    assert seen == []  # one method: nothing long to follow
+
+
+def test_auto_scale_applies_to_the_resizing_methods(photo):
+    x2 = len(encode_image(photo, method="downsample", scale=2, quality=0, post="none").data)
+    x3 = len(encode_image(photo, method="downsample", scale=3, quality=0, post="none").data)
+    assert x3 < x2
+    res = encode_image(photo, method="auto", scale=3, size=x2 - 1)  # only x1/3 fits
+    assert res.header.pipeline.method == "downsample" and res.header.pipeline.scale == 3

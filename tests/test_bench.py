@@ -24,6 +24,7 @@ from PIL import Image
 
 from lbcodec import anchors, bench, paper_tables
 from lbcodec.cli import cli
+from lbcodec.errors import InputError
 from lbcodec.metrics import bd_psnr, bd_rate, blocking_effect_factor, psnr, psnr_b, ssim
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -546,3 +547,22 @@ def test_make_results_keeps_the_newest_row_of_a_job_rerun_on_new_encoder_setting
     ssim = {"key": "a.png|jpeg|none|1|none|0.2|tune-ssim", "psnr_rgb": 25.1}
     assert mr.newest_rows([old, other, new, ssim]) == [new, other, ssim]
     assert mr.newest_rows([old, other]) == [old, other]
+
+
+def test_bench_method_auto_rows_record_the_method_that_won(tmp_path, no_weights):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    Image.fromarray(photo_like(64, 96)).save(folder / "a.png")
+    out = tmp_path / "out"
+    r = CliRunner().invoke(cli, ["bench", str(folder), "--methods", "auto,none", "--posts", "none", "--bpp", "1.0",
+                                 "--timing", "basic", "-o", str(out)], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    rows = {row["method"]: row for row in map(json.loads, open(out / "bench.jsonl"))}
+    auto, none = rows["auto"], rows["none"]
+    assert auto["ok"] and auto["scale"] == 2 and auto["method_used"] in ("none", "downsample")
+    assert auto["psnr_rgb"] >= none["psnr_rgb"] - 1e-9  # none is one of the candidates
+    assert "jpeg auto x1/2 (per image: " in (out / "summary.md").read_text()
+    bad = CliRunner().invoke(cli, ["bench", str(folder), "--methods", "auto", "--quality", "30", "-o", str(out)])
+    assert bad.exit_code == 2 and "needs a rate target" in bad.output
+    with pytest.raises(InputError, match="rate target"):
+        bench.make_jobs([str(folder / "a.png")], ["jpeg"], ["auto"], qualities=[30])

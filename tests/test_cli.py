@@ -726,3 +726,27 @@ def test_a_camera_mpo_jpeg_is_one_photo_not_an_animation(tmp_path):
     assert Image.open(tmp_path / "cam.jpg").n_frames == 2
     r = run("encode", str(tmp_path / "cam.jpg"), "-o", str(tmp_path / "c.lbc"), "--quality", "50", "--post", "none")
     assert r.exit_code == 0 and "frames" not in r.stderr
+
+
+def test_encode_method_auto_writes_the_best_methods_file(tmp_path):
+    src = _write(tmp_path, "photo.png", png_bytes(photo_like(96, 128)))
+    out = tmp_path / "out.lbc"
+    r = run("encode", str(src), "-o", str(out), "--method", "auto", "--bpp", "0.3")
+    assert r.exit_code == 0, r.stderr
+    hdr = ctr.unpack(out.read_bytes()).header
+    assert hdr.pipeline.method in ("none", "downsample")
+    assert "note: method auto: none " in r.stderr and f"method auto: {hdr.pipeline.method}" in r.stderr
+    back = tmp_path / "back.png"
+    assert run("decode", str(out), "-o", str(back)).exit_code == 0 and back.exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--quality", "30"), "--method auto needs --bpp or --size"),
+    (("--pre", "comcnn-jpeg"), "cannot go with --method auto"),
+    (("--scale", "1"), "needs --scale 2, 3 or 4"),
+])
+def test_encode_method_auto_usage_errors(tmp_path, args, message):
+    src = _write(tmp_path, "photo.png", png_bytes(photo_like(48, 64)))
+    r = run("encode", str(src), "-o", str(tmp_path / "out.lbc"), "--method", "auto", *args)
+    assert r.exit_code == 2 and message in r.stderr
+    assert files_in(tmp_path) == {"photo.png"}

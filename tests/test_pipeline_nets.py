@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from lbcodec import filters, nets, zoo
 from lbcodec.api import decode_image, encode_image
 from lbcodec.cli import cli
+from lbcodec.metrics import psnr
 from lbcodec.container import pack, unpack
 
 from conftest import photo_like
@@ -714,3 +715,16 @@ def test_bench_pre_option_usage_errors(two_comcnns, tmp_path, args, msg):
     assert r.exit_code == 2, r.output
     assert msg in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "b").exists()
+
+
+def test_method_auto_tries_comcnn_where_a_comcnn_for_the_codec_is_installed(tiny_zoo):
+    from lbcodec.api import auto_methods
+
+    assert auto_methods("jpeg") == ["none", "downsample", "comcnn"]
+    assert auto_methods("jpeg", 3) == ["none", "downsample"]  # t-comcnn is x1/2 only
+    assert auto_methods("webp") == ["none", "downsample"]
+    res = encode_image(IMG, codec="jpeg", method="auto", bpp=1.0)
+    assert list(res.candidates) == ["none", "downsample", "comcnn"]
+    single = encode_image(IMG, codec="jpeg", method=res.header.pipeline.method, bpp=1.0)
+    assert res.data == single.data and res.pre_model == single.pre_model
+    assert max(res.candidates.values()) == pytest.approx(psnr(IMG, decode_image(res.data).pixels))

@@ -55,8 +55,9 @@ _KODAK_NAME = re.compile(r"^kodim\d\d\.png$", re.IGNORECASE)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--codecs", "codec_list", default="jpeg", callback=_csv(str, CODEC_NAMES), show_default=True,
               help="Comma-separated codecs.")
-@click.option("--methods", default="none,downsample", callback=_csv(str, METHODS), show_default=True,
-              help="Comma-separated pre-methods.")
+@click.option("--methods", default="none,downsample", callback=_csv(str, (*METHODS, "auto")), show_default=True,
+              help="Comma-separated pre-methods; auto keeps, per image, the best of none, downsample and comcnn "
+                   "(as `encode --method auto`).")
 @click.option("--pre", default=None, metavar="MODEL",
               help="Pre-filter model (a name from `lbcodec models`) for the method it serves (comcnn or "
                    "modifynet, which must be in --methods) instead of the slot's default; rows and labels name it.")
@@ -70,7 +71,8 @@ _KODAK_NAME = re.compile(r"^kodim\d\d\.png$", re.IGNORECASE)
 @click.option("--match-rate", is_flag=True,
               help="With --quality: methods other than none get the byte size of the plain codec at that "
                    "quality on the same image (rows keyed size(qQ)).")
-@click.option("--scale", type=click.IntRange(2, 4), default=None, help="Scale for downsample/comcnn (default 2).")
+@click.option("--scale", type=click.IntRange(2, 4), default=None,
+              help="Scale for downsample/comcnn and auto's resizing methods (default 2).")
 @click.option("--subsampling", type=click.Choice(["420", "444"]), default="420", show_default=True,
               help="Chroma subsampling where the codec has the choice.")
 @click.option("--tune", type=click.Choice(["psnr", "ssim"]), default="psnr", show_default=True,
@@ -124,6 +126,8 @@ def bench(obj: Ctx, paths, codec_list, methods, pre, posts, bpps, qualities, mat
 
     if match_rate and not qualities:
         raise click.UsageError("--match-rate needs --quality")
+    if "auto" in methods and qualities and not match_rate:
+        raise click.UsageError("--methods auto needs a rate target: --bpp, or --quality with --match-rate")
     if not bpps and not qualities:
         bpps = [0.1, 0.2, 0.3]
     _check_posts(posts)
