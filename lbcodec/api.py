@@ -160,7 +160,8 @@ def encode_image(
             else:
                 res = fit_budget(enc, size_of, budget, coder.integer_quality)
         except BudgetTooSmall as exc:
-            raise BudgetError(_budget_message(exc, w * h, codec, method, scale, bpp, len(alpha_bytes))) from None
+            raise BudgetError(_budget_message(exc, w * h, codec, method, scale, bpp, len(alpha_bytes)),
+                              smallest=exc.smallest) from None
         payload, probes, q = res.payload, res.probes, res.quality
     header = header_at(q)
     data = ctr.pack(header, payload, alpha_bytes)
@@ -206,9 +207,9 @@ def _encode_auto(pixels: np.ndarray, *, alpha, codec: str, scale: int | None, su
         scores[method] = _psnr_of(sse, pixels.size)
         if best is None or sse < best[0]:
             best = (sse, res)
-    if best is None:
-        # every method is over the budget: the last one tried (a resizing method) makes the smallest files
-        raise BudgetError(f"method auto: no method fits the budget; {failed[-1]}")
+    if best is None:  # every method is over the budget: say what the one with the smallest files reaches
+        closest = min(failed, key=lambda e: math.inf if e.smallest is None else e.smallest)
+        raise BudgetError(f"method auto: no method fits the budget; {closest}", smallest=closest.smallest)
     if progress is not None:
         progress(1.0)
     res = best[1]

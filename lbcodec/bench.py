@@ -175,7 +175,8 @@ def make_jobs(
     if "auto" in methods and qualities and not match_rate:
         from .errors import InputError
 
-        raise InputError("method auto needs a rate target: --bpp, or --quality with --match-rate")
+        raise InputError("method auto cannot take --quality targets (at one quality the methods' files differ in "
+                         "size): use --bpp, or --quality with --match-rate")
     images = list(images)
     targets = [{"target_bpp": float(b)} for b in bpps] + [{"quality": float(q), "match_rate": match_rate}
                                                           for q in qualities]
@@ -312,11 +313,16 @@ def _timings(job: Job, pixels, alpha, post: str, enc, t_enc: float, full: bool) 
     from .filters import prefilter
 
     out = {}
+    if job.method == "auto":
+        # no one-pass encode: auto always codes and decodes every method, so its encode *is* t_enc; the
+        # pre-filter and bare-codec times of the winner alone would describe another pipeline
+        out["enc1_s"] = t_enc
+        return out
     if job.target_kind == "quality":
         out["enc1_s"] = t_enc
     else:
         t0 = time.perf_counter()
-        pipe = enc.header.pipeline  # method auto: the one pass of the method that won
+        pipe = enc.header.pipeline  # the method that ran (comcnn falls back to downsample without a model)
         encode_image(pixels, alpha=alpha, codec=job.codec, method=pipe.method, scale=pipe.scale,
                      subsampling=job.subsampling, tune=job.tune, quality=enc.quality, post=post,
                      pre=job.pre if pipe.method == job.method else None)

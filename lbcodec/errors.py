@@ -20,7 +20,12 @@ class CorruptContainerError(LbcError):
 
 
 class BudgetError(LbcError):
-    """The requested rate cannot be reached with the chosen pipeline."""
+    """The requested rate cannot be reached with the chosen pipeline; ``smallest`` is the size in
+    bytes of the smallest file it can make, where known."""
+
+    def __init__(self, message: str, smallest: int | None = None):
+        super().__init__(message)
+        self.smallest = smallest
 
 
 class CodecUnavailableError(LbcError):

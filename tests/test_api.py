@@ -325,8 +325,10 @@ def test_auto_skips_a_method_that_cannot_meet_the_budget(photo):
     assert res.header.pipeline.method == "downsample" and len(res.data) <= budget
     assert list(res.candidates) == ["downsample"]
     assert "(none cannot meet the budget)" in res.notes[0]
-    with pytest.raises(BudgetError, match="method auto: no method fits the budget"):
+    with pytest.raises(BudgetError, match="method auto: no method fits the budget") as err:
         encode_image(photo, method="auto", size=smallest["downsample"] - 1)
+    assert err.value.smallest == smallest["downsample"]  # the method that came closest, whatever the order
+    assert f"the smallest reachable is {smallest['downsample']} bytes" in str(err.value)
 
 
 def test_auto_needs_a_rate_target_and_no_named_pre_filter(photo):

@@ -563,6 +563,17 @@ def test_bench_method_auto_rows_record_the_method_that_won(tmp_path, no_weights)
     assert auto["psnr_rgb"] >= none["psnr_rgb"] - 1e-9  # none is one of the candidates
     assert "jpeg auto x1/2 (per image: " in (out / "summary.md").read_text()
     bad = CliRunner().invoke(cli, ["bench", str(folder), "--methods", "auto", "--quality", "30", "-o", str(out)])
-    assert bad.exit_code == 2 and "needs a rate target" in bad.output
-    with pytest.raises(InputError, match="rate target"):
+    assert bad.exit_code == 2 and "cannot take --quality targets" in bad.output
+    with pytest.raises(InputError, match="cannot take --quality targets"):
         bench.make_jobs([str(folder / "a.png")], ["jpeg"], ["auto"], qualities=[30])
+    # auto has no one-pass encode: its timing is the whole search, never the winner's single pass
+    row = bench.run_job(bench.make_jobs([str(folder / "a.png")], ["jpeg"], ["auto"], bpps=[1.0])[0], "full")
+    assert row["enc1_s"] == row["enc_s"] and "bare_enc_s" not in row and "pre_s" not in row
+
+
+def test_the_recorded_command_drops_global_options_before_the_command_word():
+    from lbcodec.commands.bench import _bench_args
+
+    assert _bench_args(["-q", "bench", "kodak", "--bpp", "0.2"]) == ["kodak", "--bpp", "0.2"]
+    assert _bench_args(["bench", "kodak"]) == ["kodak"]
+    assert _bench_args(["kodak", "-o", "out"]) == ["kodak", "-o", "out"]

@@ -127,7 +127,8 @@ def bench(obj: Ctx, paths, codec_list, methods, pre, posts, bpps, qualities, mat
     if match_rate and not qualities:
         raise click.UsageError("--match-rate needs --quality")
     if "auto" in methods and qualities and not match_rate:
-        raise click.UsageError("--methods auto needs a rate target: --bpp, or --quality with --match-rate")
+        raise click.UsageError("--methods auto cannot take --quality targets (at one quality the methods' files "
+                               "differ in size): use --bpp, or --quality with --match-rate")
     if not bpps and not qualities:
         bpps = [0.1, 0.2, 0.3]
     _check_posts(posts)
@@ -151,7 +152,7 @@ def bench(obj: Ctx, paths, codec_list, methods, pre, posts, bpps, qualities, mat
     jsonl = os.path.join(out_dir, "bench.jsonl")
     mem_jsonl = os.path.join(out_dir, "memory.jsonl")
     settings = {
-        "command": "lbcodec bench " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["bench"] else sys.argv[1:]),
+        "command": "lbcodec bench " + " ".join(_bench_args(sys.argv[1:])),
         "paths": list(paths), "codecs": codec_list, "methods": methods, "posts": posts, "bpp": bpps or [],
         "quality": qualities or [], "match_rate": match_rate, "scale": scale, "subsampling": subsampling, "tune": tune,
         "gray": gray, "limit": limit, "jobs": jobs, "threads": threads, "timing": timing,
@@ -210,3 +211,10 @@ def _run_with_progress(obj: Ctx, job_list, jsonl: str, jobs: int, todo: int, tim
             obj.log(f"bench: {total - todo + count[0]}/{total} done")
 
     return run_bench(job_list, jsonl, jobs, on_row=on_row, timing=timing, threads=threads)
+
+
+def _bench_args(argv: list[str]) -> list[str]:
+    """The bench's own arguments from a command line: what follows the ``bench`` command word, so
+    ``python -m lbcodec -q bench X`` is recorded as ``lbcodec bench X`` (a global option before the
+    command word is not the bench's); the whole line when it has no such word (tests)."""
+    return argv[argv.index("bench") + 1:] if "bench" in argv else argv

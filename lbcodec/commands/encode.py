@@ -53,7 +53,8 @@ def encode_file(src: str, dst: str, force: bool, *, params: dict, max_pixels: in
 @click.option("-m", "--method", type=click.Choice([*METHODS, "auto"]), default="downsample", show_default=True,
               help="Pre-filter before the codec; auto codes the image with none, downsample and comcnn (where the "
                    "codec has a trained ComCNN), decodes each and keeps the file closest to the original (RGB "
-                   "PSNR): best quality at the budget, about three times the encode time plus a decode each.")
+                   "PSNR, decoded without --ensemble): best quality at the budget, at the cost of an encode and a decode "
+                   "per method.")
 @click.option("--scale", type=click.IntRange(1, 4), default=None,
               help="Downsampling factor for downsample/comcnn, and for auto's resizing methods (2, 3 or 4; default 2).")
 @click.option("--bpp", type=FiniteFloatRange(min=0, min_open=True), default=None,
