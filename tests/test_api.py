@@ -355,3 +355,13 @@ def test_auto_scale_applies_to_the_resizing_methods(photo):
     assert x3 < x2
     res = encode_image(photo, method="auto", scale=3, size=x2 - 1)  # only x1/3 fits
     assert res.header.pipeline.method == "downsample" and res.header.pipeline.scale == 3
+
+
+def test_auto_keeps_gray_images_and_their_alpha(photo):
+    gray = photo[:, :, :1].copy()
+    alpha = gradient_alpha(*gray.shape[:2])
+    res = encode_image(gray, alpha=alpha, method="auto", bpp=2.0)
+    dec = decode_image(res.data)
+    assert dec.pixels.shape == gray.shape and np.array_equal(dec.alpha, alpha)
+    assert set(res.candidates) == {"none", "downsample"}
+    assert max(res.candidates.values()) == pytest.approx(psnr(gray, dec.pixels))
