@@ -21,14 +21,11 @@ from . import container as ctr
 from . import filters
 from .codecs import get_codec
 from .errors import BudgetError, CorruptContainerError, InputError
-from .pipeline import RESIZING_METHODS, Pipeline, compact_size
+from .pipeline import AUTO_METHOD, RESIZING_METHODS, SCALED_METHODS, Pipeline, compact_size
 from .ratecontrol import BudgetTooSmall, fit_budget, fit_budget_drafted
 
 DEFAULT_METHOD = "downsample"
 DEFAULT_SCALE = 2
-#: ``method`` value that codes the image with every method of :func:`auto_methods` and keeps
-#: the file whose decode (as ``lbcodec decode`` makes it) is closest to the original
-AUTO_METHOD = "auto"
 #: rows of the image compared at a time when scoring a candidate (bounds the float copies)
 _SSE_ROWS = 512
 
@@ -60,7 +57,7 @@ class DecodeResult:
 
 
 def default_scale(method: str) -> int:
-    return DEFAULT_SCALE if method in RESIZING_METHODS or method == AUTO_METHOD else 1
+    return DEFAULT_SCALE if method in SCALED_METHODS else 1
 
 
 def auto_methods(codec: str, scale: int = DEFAULT_SCALE) -> list[str]:

@@ -38,6 +38,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .pipeline import AUTO_METHOD, SCALED_METHODS
+
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".webp")
 ENSEMBLE_SUFFIX = "+x8"  # a post name ending in it decodes with the x8 self-ensemble
 MIN_BD_POINTS = 4  # a cubic fit needs four points per curve
@@ -123,10 +125,10 @@ def collect_images(paths: Iterable[str]) -> list[str]:
 
 
 def job_scale(scale: int | None, method: str) -> int:
-    """The scale a bench job of ``method`` runs at: ``--scale`` for downsample/comcnn, else the default."""
+    """The scale a bench job of ``method`` runs at: ``--scale`` for downsample/comcnn/auto, else the default."""
     from .api import default_scale
 
-    return scale if (scale and method in ("downsample", "comcnn", "auto")) else default_scale(method)
+    return scale if (scale and method in SCALED_METHODS) else default_scale(method)
 
 
 def check_pre(pre: str, codecs, methods, scale: int | None = None, notes: list[str] | None = None) -> str:
@@ -172,7 +174,7 @@ def make_jobs(
     from .codecs import CODECS
 
     pre_for = check_pre(pre, codecs, methods, scale) if pre is not None else None
-    if "auto" in methods and qualities and not match_rate:
+    if AUTO_METHOD in methods and qualities and not match_rate:
         from .errors import InputError
 
         raise InputError("method auto cannot take --quality targets (at one quality the methods' files differ in "
@@ -313,7 +315,8 @@ def _timings(job: Job, pixels, alpha, post: str, enc, t_enc: float, full: bool) 
     from .filters import prefilter
 
     out = {}
-    if job.method == "auto":
+    pipe = enc.header.pipeline  # the method that ran (comcnn falls back to downsample without a model)
+    if job.method == AUTO_METHOD:
         # no one-pass encode: auto always codes and decodes every method, so its encode *is* t_enc; the
         # pre-filter and bare-codec times of the winner alone would describe another pipeline
         out["enc1_s"] = t_enc
@@ -322,14 +325,12 @@ def _timings(job: Job, pixels, alpha, post: str, enc, t_enc: float, full: bool) 
         out["enc1_s"] = t_enc
     else:
         t0 = time.perf_counter()
-        pipe = enc.header.pipeline  # the method that ran (comcnn falls back to downsample without a model)
         encode_image(pixels, alpha=alpha, codec=job.codec, method=pipe.method, scale=pipe.scale,
                      subsampling=job.subsampling, tune=job.tune, quality=enc.quality, post=post,
                      pre=job.pre if pipe.method == job.method else None)
         out["enc1_s"] = time.perf_counter() - t0
     if not full:
         return out
-    pipe = enc.header.pipeline
     t0 = time.perf_counter()
     compact, _ = prefilter(pipe.method, pixels, pipe.scale, job.codec, [],
                            pre=job.pre if pipe.method == job.method else None)
@@ -585,7 +586,7 @@ def pipeline_label(codec: str, method: str, scale: int, post: str, post_models=(
     used = sorted(set(methods_used) - {method})
     base, ens = _split_post(post)
     models = sorted({m for m in post_models if m})
-    if method == "auto":  # each image's file is one of several methods, each with its own post-filter
+    if method == AUTO_METHOD:  # each image's file is one of several methods, each with its own post-filter
         s += f" (per image: {'/'.join(sorted(set(methods_used)))})" if methods_used else ""
         if base == "auto":
             models = []

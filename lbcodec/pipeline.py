@@ -17,6 +17,12 @@ METHODS = tuple(METHOD_IDS)
 
 #: methods whose compact image is smaller than the original (the decoder upsamples)
 RESIZING_METHODS = ("downsample", "comcnn")
+#: encode's choice among the methods per image (``api.encode_image``); never in a container,
+#: whose header names the method that won
+AUTO_METHOD = "auto"
+#: what ``encode`` and ``bench`` take as a method, and those of them that take a scale
+ENCODE_METHODS = (*METHODS, AUTO_METHOD)
+SCALED_METHODS = (*RESIZING_METHODS, AUTO_METHOD)
 SCALES = (1, 2, 3, 4)
 
 #: container id of "no post-filter" (bicubic upsampling only, where the method resizes)

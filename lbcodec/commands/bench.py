@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from ..pipeline import METHODS
+from ..pipeline import ENCODE_METHODS
 from .common import CODEC_NAMES, Ctx, as_usage_error, reports_errors
 
 
@@ -55,7 +55,7 @@ _KODAK_NAME = re.compile(r"^kodim\d\d\.png$", re.IGNORECASE)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--codecs", "codec_list", default="jpeg", callback=_csv(str, CODEC_NAMES), show_default=True,
               help="Comma-separated codecs.")
-@click.option("--methods", default="none,downsample", callback=_csv(str, (*METHODS, "auto")), show_default=True,
+@click.option("--methods", default="none,downsample", callback=_csv(str, ENCODE_METHODS), show_default=True,
               help="Comma-separated pre-methods; auto keeps, per image, the best of none, downsample and comcnn "
                    "(as `encode --method auto`).")
 @click.option("--pre", default=None, metavar="MODEL",
@@ -126,9 +126,6 @@ def bench(obj: Ctx, paths, codec_list, methods, pre, posts, bpps, qualities, mat
 
     if match_rate and not qualities:
         raise click.UsageError("--match-rate needs --quality")
-    if "auto" in methods and qualities and not match_rate:
-        raise click.UsageError("--methods auto cannot take --quality targets (at one quality the methods' files "
-                               "differ in size): use --bpp, or --quality with --match-rate")
     if not bpps and not qualities:
         bpps = [0.1, 0.2, 0.3]
     _check_posts(posts)
@@ -146,8 +143,10 @@ def bench(obj: Ctx, paths, codec_list, methods, pre, posts, bpps, qualities, mat
     images = images[:limit] if limit else images
     if not images:
         raise click.ClickException(f"no images in {', '.join(paths)}")
-    job_list = make_jobs(images, codec_list, methods, bpps or (), posts, scale, qualities=qualities or (),
-                         match_rate=match_rate, gray=gray, subsampling=subsampling, tune=tune, pre=pre)
+    # --pre was checked above; what is left to refuse is --methods auto with --quality targets
+    job_list = as_usage_error("--methods", make_jobs, images, codec_list, methods, bpps or (), posts, scale,
+                              qualities=qualities or (), match_rate=match_rate, gray=gray, subsampling=subsampling,
+                              tune=tune, pre=pre)
     os.makedirs(out_dir, exist_ok=True)
     jsonl = os.path.join(out_dir, "bench.jsonl")
     mem_jsonl = os.path.join(out_dir, "memory.jsonl")

@@ -52,13 +52,13 @@ def check_post_option(ctx: click.Context, param: click.Parameter, value: str | N
     return value
 
 
-def as_usage_error(option: str, check, *args):
-    """``check(*args)``, with the library's one-line InputError turned into a usage error of
-    ``option`` (exit status 2), for checks run before any file is read (encode and bench --pre)."""
+def as_usage_error(option: str, check, *args, **kwargs):
+    """``check(*args, **kwargs)``, with the library's one-line InputError turned into a usage error of
+    ``option`` (exit status 2), for checks run before any file is read (encode and bench --pre, bench's jobs)."""
     from ..errors import InputError
 
     try:
-        return check(*args)
+        return check(*args, **kwargs)
     except InputError as exc:
         raise click.BadParameter(str(exc), param_hint=f"'{option}'") from None
 

@@ -8,7 +8,7 @@ import time
 
 import click
 
-from ..pipeline import METHODS
+from ..pipeline import AUTO_METHOD, ENCODE_METHODS, SCALED_METHODS
 from .common import (
     as_usage_error,
     CODEC_NAMES,
@@ -50,7 +50,7 @@ def encode_file(src: str, dst: str, force: bool, *, params: dict, max_pixels: in
               help="Output .lbc file, or - for stdout; with several inputs, a folder (OUTDIR/).")
 @click.option("-c", "--codec", type=click.Choice(CODEC_NAMES), default="jpeg", show_default=True,
               help="Standard codec at the core.")
-@click.option("-m", "--method", type=click.Choice([*METHODS, "auto"]), default="downsample", show_default=True,
+@click.option("-m", "--method", type=click.Choice(ENCODE_METHODS), default="downsample", show_default=True,
               help="Pre-filter before the codec; auto codes the image with none, downsample and comcnn (where the "
                    "codec has a trained ComCNN), decodes each and keeps the file closest to the original (RGB "
                    "PSNR, decoded without --ensemble): best quality at the budget, at the cost of an encode and a decode "
@@ -98,15 +98,14 @@ def encode(obj: Ctx, inputs, dst, codec, method, scale, bpp, quality, size_bytes
         raise click.UsageError("give only one of --bpp, --quality and --size")
     if bpp is None and quality is None and size_bytes is None:
         bpp = 0.2
-    resizing = ("downsample", "comcnn", "auto")
-    if scale is not None and method not in resizing and scale != 1:
+    if scale is not None and method not in SCALED_METHODS and scale != 1:
         raise click.UsageError(f"--scale applies to downsample, comcnn and auto, not to method {method!r}")
-    if method in resizing and scale == 1:
+    if method in SCALED_METHODS and scale == 1:
         raise click.UsageError(f"method {method!r} needs --scale 2, 3 or 4 (or use --method none)")
-    if method == "auto" and quality is not None:
+    if method == AUTO_METHOD and quality is not None:
         raise click.UsageError("--method auto needs --bpp or --size: at one --quality the methods make files of "
                                "different sizes")
-    if method == "auto" and pre is not None:
+    if method == AUTO_METHOD and pre is not None:
         raise click.UsageError("--pre names a comcnn or modifynet model: it cannot go with --method auto, which "
                                "runs each method's default")
     params = {"codec": codec, "method": method, "scale": scale if scale is not None else default_scale(method),
@@ -134,7 +133,7 @@ def encode(obj: Ctx, inputs, dst, codec, method, scale, bpp, quality, size_bytes
     img = read_image(data, max_pixels or DEFAULT_MAX_PIXELS)
     for note in img.notes:
         obj.log(f"note: {note}")
-    if method == "auto":
+    if method == AUTO_METHOD:
         with fraction_progress(obj, f"encode {src}: method auto") as progress:
             res = encode_image(img.pixels, alpha=img.alpha, progress=progress, **params)
     else:
@@ -150,7 +149,7 @@ def encode(obj: Ctx, inputs, dst, codec, method, scale, bpp, quality, size_bytes
     seconds = time.perf_counter() - t0
     obj.log(
         f"{dst}: {res.header.width}x{res.header.height}, {len(res.data)} bytes, {res.bpp:.4f} bpp{target}; "
-        f"{p.codec} quality {p.quality:g}, method {'auto: ' if method == 'auto' else ''}{p.method}"
+        f"{p.codec} quality {p.quality:g}, method {'auto: ' if method == AUTO_METHOD else ''}{p.method}"
         + (f" ({res.pre_model})" if pre is not None else "")
         + (f" x1/{p.scale}" if p.scale > 1 else "")
         + f", {res.probes} probe{'s' if res.probes != 1 else ''}, {seconds:.2f} s"

@@ -88,8 +88,9 @@ def pre_model(cfg: Config) -> dict | None:
     return default_pre(cfg.method, cfg.codec, cfg.scale)
 
 
-def codec_settings(cfg: Config) -> str:
-    """The tag of the encoder settings ``cfg``'s patches are coded with ("" for a codec's first ones)."""
+def codec_settings(cfg) -> str:
+    """The tag of the encoder settings ``cfg``'s patches are coded with ("" for a codec's first ones);
+    ``cfg`` is a post-filter :class:`Config` or a joint config (any with ``codec`` and ``data.tune``)."""
     from ..codecs import settings_tag
 
     return settings_tag(cfg.codec) if cfg.data.tune == "psnr" else ""

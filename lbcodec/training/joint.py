@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import DataConfig, refuse_extra_seeds, resolve_data
+from .data import codec_settings
 from .diffjpeg import calibrate_rate, pad16, proxy_bpp
 from .trainer import zero_init_last
 
@@ -339,9 +340,7 @@ def train_joint(cfg: JointConfig, log: Callable[[str], None], run_dir: str, devi
                                       f"{cfg.data.val_crop}px crops", "score": round(gain, 4),
                            "history": history},
         }
-        from ..codecs import settings_tag
-
-        tag = settings_tag(cfg.codec) if cfg.data.tune == "psnr" else ""
+        tag = codec_settings(cfg)
         if tag:  # the encoder settings of the real codec in the loop; find_default prefers the current ones
             prov["data"]["codec_settings"] = tag
         slot = {"method": "comcnn", "codec": cfg.codec, "scale": cfg.scale, "bpp": cfg.bpp_range}
