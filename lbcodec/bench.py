@@ -782,6 +782,7 @@ def environment() -> dict:
 
     from . import __version__, zoo
     from .codecs import CODECS
+    from .precision import post_precision
 
     env = {
         "lbcodec": __version__,
@@ -793,6 +794,8 @@ def environment() -> dict:
         "codecs": {n: c.version() for n, c in CODECS.items()},
         # the tune="psnr" encoder settings that changed since the first benches (jpeg, heif, avif)
         "codec_settings": {n: c.settings_tag for n, c in CODECS.items() if c.settings_tag},
+        # the post-filters' number format (benches before it existed ran in fp32)
+        "precision": post_precision(),
         "packages": {},
     }
     for p in ("numpy", "torch", "imagecodecs", "pillow", "pillow-heif", "pytorch-msssim", "matplotlib"):
@@ -903,8 +906,10 @@ def environment_markdown(env: dict) -> str:
     settings = env.get("codec_settings") or {}
     tuned = (" Encoder settings of `--tune psnr`: " + ", ".join(f"{k} {v}" for k, v in settings.items()) + "."
              if settings else "")
+    precision = f" Post-filters in {env['precision']}." if env.get("precision") else ""
     return (f"lbcodec {env.get('lbcodec')}, Python {env.get('python')} on {env.get('processor')} "
-            f"({env.get('cpu_count')} CPUs). Codecs: {codecs}.{tuned} Packages: {pkgs}. Trained models: {m}.")
+            f"({env.get('cpu_count')} CPUs). Codecs: {codecs}.{tuned}{precision} Packages: {pkgs}. "
+            f"Trained models: {m}.")
 
 
 def write_outputs(out_dir: str, rows: list[dict], settings: dict, memory: list[dict] = (),

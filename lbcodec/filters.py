@@ -47,13 +47,16 @@ def _load(name: str):
 
 
 def _run(net, img: np.ndarray, ensemble: bool = False,
-         progress: Callable[[float], None] | None = None) -> np.ndarray:
+         progress: Callable[[float], None] | None = None, precision: str = "fp32") -> np.ndarray:
     """Run a registered net on a uint8 image, tiled; gray images go through RGB nets as R=G=B.
 
-    ``progress(fraction)`` is called after every tile (of every pass with ``ensemble``)."""
+    ``progress(fraction)`` is called after every tile (of every pass with ``ensemble``).
+    ``precision="bf16"`` runs the net under bfloat16 autocast on the CPU (see
+    :mod:`lbcodec.precision`) when its output is its input plus a correction (``residual``),
+    so that the output itself stays float32; other nets, and nets on a GPU, run as they are."""
     import torch
 
-    from .nets.tiling import image_to_tensor, run_tiled, self_ensemble
+    from .nets.tiling import _device_of, image_to_tensor, run_tiled, self_ensemble
 
     cin = net.config.get("in_channels", 3)
     src = np.repeat(img, 3, axis=2) if img.shape[2] == 1 and cin == 3 else img
@@ -70,7 +73,9 @@ def _run(net, img: np.ndarray, ensemble: bool = False,
         run = functools.partial(run_tiled, net, tile=GLOBAL_TILE, overlap=GLOBAL_OVERLAP, on_tile=on_tile)
     else:
         run = functools.partial(run_tiled, net, tile=TILE, on_tile=on_tile)
-    with torch.inference_mode():
+    on_cpu = _device_of(net, torch.device("cpu")).type == "cpu"
+    bf16 = precision == "bf16" and getattr(net, "residual", True) and on_cpu
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         y = self_ensemble(run, x.float() / 255.0) if ensemble else run(x)
         if img.shape[2] == 1 and y.shape[1] == 3:
             y = y.mean(dim=1, keepdim=True)
@@ -284,5 +289,8 @@ def reconstruct(
 
 def apply_post(entry: dict[str, Any], img: np.ndarray, ensemble: bool = False,
                progress: Callable[[float], None] | None = None) -> np.ndarray:
-    """Run the registry model ``entry`` on a uint8 HxWxC image (verified, cached load)."""
-    return _run(_load(entry["name"]), img, ensemble, progress)
+    """Run the registry model ``entry`` on a uint8 HxWxC image (verified, cached load), in the
+    precision :func:`lbcodec.precision.post_precision` picks."""
+    from .precision import post_precision
+
+    return _run(_load(entry["name"]), img, ensemble, progress, post_precision())

@@ -75,6 +75,10 @@ FOOTER = """\
 
 - `LBCODEC_WEIGHTS_DIR`: folder of the weights registry (trained models), instead of the
   one shipped in the package.
+- `LBCODEC_PRECISION`: number format of the post-filters: `auto` (the default: `bf16` on CPUs
+  with native bfloat16, `fp32` elsewhere), `fp32` or `bf16`. `decode`, `restore` and `bench`
+  set it with `--precision`; `encode --method auto` decodes its candidates with it.
+  Pre-filters always run in float32.
 - `LBCODEC_BATCH_DELAY_S`: test hook: every file of a batch waits this many seconds
   before its work, so that tests can interrupt a batch in the middle. Not for use.
 

@@ -63,6 +63,16 @@ def photo_like(h: int = 192, w: int = 256, seed: int = 2) -> np.ndarray:
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
+@pytest.fixture(autouse=True)
+def _float32_post_filters(monkeypatch):
+    """Post-filters compute in float32 in every test: their default, bfloat16 where the CPU has it
+    natively, would make outputs depend on the machine. Tests of bfloat16 set LBCODEC_PRECISION
+    themselves; monkeypatch also undoes what a `--precision` option writes into the environment."""
+    from lbcodec.precision import ENV
+
+    monkeypatch.setenv(ENV, "fp32")
+
+
 @pytest.fixture(scope="session")
 def smooth_rgb() -> np.ndarray:
     return smooth_image()

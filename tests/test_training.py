@@ -494,6 +494,36 @@ def test_train_command_reports_a_missing_start_model_in_one_line(tmp_path: Path,
     assert res.output.strip().splitlines()[-1] == "Error: init_from model 'srcnn-nowhere' is not installed"
 
 
+def test_bf16_amp_trains_in_bfloat16_validates_in_float32_and_is_recorded(tmp_path: Path, patchset: PatchSet,
+                                                                         wdir: Path) -> None:
+    cfg = tiny_config(tmp_path, steps=4, amp="bf16")
+    seen: list[tuple[bool, torch.dtype]] = []
+    real_build = nets.build
+
+    def build(*a, **kw):  # record (training?, conv output dtype) of every convolution the trainer runs
+        net = real_build(*a, **kw)
+        for m in net.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                m.register_forward_hook(lambda mod, inp, out: seen.append((mod.training, out.dtype)))
+        return net
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(nets, "build", build)
+        result, best = train(cfg, patchset, str(tmp_path / "run"), device="cpu")
+    assert {d for t, d in seen if t} == {torch.bfloat16}  # the training steps
+    assert {d for t, d in seen if not t} == {torch.float32}  # validation
+    assert all(v.dtype == torch.float32 for v in best.values()) and math.isfinite(result.best_gain)
+    entry = publish_result(cfg, result, best, patchset, "cpu", weights_dir=str(wdir))
+    assert entry["provenance"]["amp"].startswith("bf16 autocast")
+    plain = publish_result(tiny_config(tmp_path, steps=4), result, best, patchset, "cpu", weights_dir=str(wdir))
+    assert "amp" not in plain["provenance"]
+
+
+def test_an_unknown_amp_is_refused() -> None:
+    with pytest.raises(ValueError, match='train.amp must be "bf16" or absent'):
+        TrainConfig(amp="fp16")
+
+
 def test_unknown_loss_is_refused(tmp_path: Path, patchset: PatchSet) -> None:
     with pytest.raises(ValueError, match="unknown loss"):
         train(tiny_config(tmp_path, loss="l3"), patchset, str(tmp_path / "run"), device="cpu")

@@ -10,7 +10,7 @@ import sys
 import click
 
 from ..pipeline import ENCODE_METHODS
-from .common import CODEC_NAMES, Ctx, as_usage_error, reports_errors
+from .common import CODEC_NAMES, Ctx, as_usage_error, precision_option, reports_errors
 
 
 def _csv(kind, choices=None):
@@ -80,6 +80,7 @@ _KODAK_NAME = re.compile(r"^kodim\d\d\.png$", re.IGNORECASE)
 @click.option("--gray", is_flag=True, help="Convert the images to gray first (MATLAB rgb2gray weights).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N images.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
+@precision_option
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="torch threads per worker (default: cores / jobs with -j > 1). Rows record it: CNN outputs can "
                    "differ by 1 in a few pixels between thread counts, so reproduce a row with `lbcodec decode "

@@ -14,6 +14,8 @@ import click
 
 from ..batch import is_batch  # noqa: F401  (stdlib only: cheap for --help)
 from ..errors import LbcError
+from ..precision import ENV as PRECISION_ENV
+from ..precision import PRECISIONS
 
 CODEC_NAMES = ("jpeg", "jpeg2000", "webp", "avif", "heif", "jpegxl")
 
@@ -106,6 +108,20 @@ def write_output(path: str, data: bytes, force: bool) -> None:
         sys.stdout.buffer.flush()
     else:
         write_atomic(path, data, force=force)
+
+
+def _set_precision(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:  # the environment carries it to the batch workers too
+        os.environ[PRECISION_ENV] = value
+
+
+def precision_option(fn):
+    """--precision of the commands that run post-filters (sets LBCODEC_PRECISION)."""
+    return click.option(
+        "--precision", type=click.Choice(PRECISIONS), default=None, expose_value=False, callback=_set_precision,
+        help="Number format of the post-filter: bf16 runs it about twice as fast on CPUs with native bfloat16 "
+             "(AVX512-BF16, AMX, Arm BF16) and moves a default model's PSNR by under 0.004 dB; auto (the default, "
+             "or LBCODEC_PRECISION) takes bf16 where the CPU has it, fp32 elsewhere.")(fn)
 
 
 def set_threads(threads: int | None) -> None:

@@ -18,6 +18,7 @@ from .common import (
     inputs_argument,
     is_batch,
     output_format,
+    precision_option,
     read_input,
     reports_errors,
     run_batch_command,
@@ -50,6 +51,7 @@ def decode_file(src: str, dst: str, force: bool, *, fmt: str, post: str | None, 
               help="Override the post-filter recorded in the file: none, auto, a network (srcnn, arcnn, reccnn, "
                    "attention, shufflecnn) or a model name.")
 @click.option("--ensemble", is_flag=True, help="x8 geometric self-ensemble of the post-filter (8x slower).")
+@precision_option
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads for the networks and the codec library (per worker with --jobs; default cores/jobs).")
 @click.option("--format", "fmt", type=click.Choice(IMAGE_FORMATS), default=None,

@@ -53,3 +53,9 @@ def models(as_json):
             f"{slot['codec']}/{slot['method']}" + (f" x1/{slot['scale']}" if slot.get("scale", 1) > 1 else "")
             + rng + shown + (f"  after {after}" if after else "") + ("  default" if is_default(e) else "")
         )
+    from ..precision import native_bf16, post_precision, requested
+
+    why = ("the CPU has native bfloat16" if native_bf16() else "no native bfloat16 on this CPU") \
+        if requested() == "auto" else "LBCODEC_PRECISION"
+    click.echo(f"post-filters compute in {post_precision()} here ({why}; decode --precision fp32|bf16 overrides)",
+               err=True)

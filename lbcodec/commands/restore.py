@@ -18,6 +18,7 @@ from .common import (
     inputs_argument,
     is_batch,
     output_format,
+    precision_option,
     read_input,
     reports_errors,
     run_batch_command,
@@ -52,6 +53,7 @@ def restore_file(src: str, dst: str, force: bool, *, fmt: str, post: str, ensemb
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None,
               help="Refuse inputs larger than this (default 150 megapixels), from their header, before decoding.")
 @click.option("--ensemble", is_flag=True, help="x8 geometric self-ensemble (8x slower).")
+@precision_option
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads for the networks and the codec library (per worker with --jobs; default cores/jobs).")
 @click.option("--format", "fmt", type=click.Choice(IMAGE_FORMATS), default=None,

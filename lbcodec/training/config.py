@@ -74,6 +74,13 @@ class TrainConfig:
     #: the last, which starts at zero so that a residual net starts as the identity. Deep plain
     #: nets (12 x 48) stay stuck at the identity from torch's default initialisation.
     init: str | None = None
+    #: "bf16": the forward and backward passes run under bfloat16 autocast (about 2x the steps per
+    #: second on a CPU with native bfloat16); weights, optimizer and validation stay float32
+    amp: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.amp not in (None, "bf16"):
+            raise ValueError(f"train.amp must be \"bf16\" or absent, got {self.amp!r}")
 
 
 @dataclass(frozen=True)

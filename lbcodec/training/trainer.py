@@ -229,7 +229,9 @@ def train(
             g["lr"] = lr_at(step, steps, tc.lr, tc.lr_final)
         x, y = _batch(ps, tc.seed, step, tc.batch)
         x, y = x.to(dev), y.to(dev)
-        loss = loss_fn(net(x), y)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=tc.amp == "bf16"):
+            out = net(x)
+        loss = loss_fn(out.float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -426,6 +428,7 @@ def publish_result(cfg: Config, result: TrainResult, best_state: dict, ps: Patch
         "init_from": cfg.init_from,
         **({"grown": "Net2Net growth of init_from to this size (lbcodec.nets.grow_state_dict)"} if cfg.grow else {}),
         "init": tc.init,
+        **({"amp": f"{tc.amp} autocast (forward and backward); weights and validation float32"} if tc.amp else {}),
         "validation": {
             "metric": "psnr_gain_db",
             "dataset": f"every {cfg.data.holdout_every}th training image held out, {cfg.data.val_crop}px crops, "
