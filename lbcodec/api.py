@@ -101,7 +101,7 @@ def encode_image(
 
     ``method="auto"`` codes the image with each method of :func:`auto_methods` (``scale`` is
     the resizing methods' factor, default 2) at the same budget, decodes each file as
-    :func:`decode_image` does (post-filter ``post``, no ensemble) and returns the one with the
+    :func:`decode_image` does (post-filter ``post``, no ensemble, in float32 on every CPU) and returns the one with the
     highest RGB PSNR; its header names the method that won, so any decoder reads it. It needs
     a rate target (``bpp`` or ``size``: at one quality the methods' sizes differ), takes no
     ``pre``, and costs one encode and one decode per method. ``progress(fraction)`` follows it
@@ -199,7 +199,8 @@ def _encode_auto(pixels: np.ndarray, *, alpha, codec: str, scale: int | None, su
             failed.append(exc)
             continue
         part(0.2)  # the decode (with its post-filter) is most of a candidate's time
-        dec = decode_image(res.data, progress=lambda f, part=part: part(0.2 + 0.8 * f))
+        # float32 whatever the CPU: the file auto returns must not depend on the machine
+        dec = decode_image(res.data, progress=lambda f, part=part: part(0.2 + 0.8 * f), precision="fp32")
         sse = _sse(pixels, dec.pixels)
         scores[method] = _psnr_of(sse, pixels.size)
         if best is None or sse < best[0]:
@@ -251,13 +252,14 @@ def _budget_message(exc: BudgetTooSmall, pixels: int, codec: str, method: str, s
 
 def decode_image(
     data: bytes, *, post: str | None = None, ensemble: bool = False, max_pixels: int = ctr.MAX_PIXELS,
-    progress: Callable[[float], None] | None = None,
+    progress: Callable[[float], None] | None = None, precision: str | None = None,
 ) -> DecodeResult:
     """Decode a .lbc container.
 
     ``post`` overrides the header's post-filter (``none``, ``auto``, a network or model
     name); ``ensemble`` runs the post-filter as an x8 geometric self-ensemble;
-    ``progress(fraction)`` is called as the post-filter's tiles finish (0 to 1).
+    ``progress(fraction)`` is called as the post-filter's tiles finish (0 to 1). ``precision``
+    (``fp32``, ``bf16``) is the post-filter's number format; None: :func:`lbcodec.precision.post_precision`.
     """
     box = ctr.unpack(data, max_pixels=max_pixels)
     hdr = box.header
@@ -278,7 +280,8 @@ def decode_image(
         raise CorruptContainerError(
             f"corrupt container: the {pipe.codec} image is {compact.shape[1]}x{compact.shape[0]}, expected {want[0]}x{want[1]}"
         )
-    pixels = filters.reconstruct(pipe, compact, (hdr.width, hdr.height), post, notes, ensemble, progress)
+    pixels = filters.reconstruct(pipe, compact, (hdr.width, hdr.height), post, notes, ensemble, progress,
+                                 precision)
     if pixels.shape != (hdr.height, hdr.width, hdr.channels):  # last line of defence: never a wrong-size image
         raise CorruptContainerError(
             f"the decoded image is {pixels.shape[1]}x{pixels.shape[0]}x{pixels.shape[2]}, but the header says "

@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .pipeline import AUTO_METHOD, SCALED_METHODS
+from .precision import post_precision
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".webp")
 ENSEMBLE_SUFFIX = "+x8"  # a post name ending in it decodes with the x8 self-ensemble
@@ -300,6 +301,7 @@ def run_job(job: Job, timing: str = "basic") -> dict:
         ssim_y=ssim(ya, yb),
         psnr_b_y=psnr_b(ya, yb),
         threads=_torch_threads(),
+        precision=post_precision(),  # rows of a resumed bench may come from another run
         enc_s=t_enc,
         dec_s=t_dec,
     )
@@ -782,7 +784,6 @@ def environment() -> dict:
 
     from . import __version__, zoo
     from .codecs import CODECS
-    from .precision import post_precision
 
     env = {
         "lbcodec": __version__,

@@ -74,7 +74,7 @@ def _run(net, img: np.ndarray, ensemble: bool = False,
     else:
         run = functools.partial(run_tiled, net, tile=TILE, on_tile=on_tile)
     on_cpu = _device_of(net, torch.device("cpu")).type == "cpu"
-    bf16 = precision == "bf16" and getattr(net, "residual", True) and on_cpu
+    bf16 = precision == "bf16" and getattr(net, "residual", False) and on_cpu
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         y = self_ensemble(run, x.float() / 255.0) if ensemble else run(x)
         if img.shape[2] == 1 and y.shape[1] == 3:
@@ -240,6 +240,7 @@ def reconstruct(
     notes: list[str],
     ensemble: bool = False,
     progress: Callable[[float], None] | None = None,
+    precision: str | None = None,
 ) -> np.ndarray:
     """Decoded compact uint8 image -> uint8 image of ``size`` = (width, height).
 
@@ -284,13 +285,13 @@ def reconstruct(
         entry = resolve_post(post, pipe.method, pipe.codec, pipe.scale, notes, pre)
         if entry is None:
             return img
-    return apply_post(entry, img, ensemble, progress)
+    return apply_post(entry, img, ensemble, progress, precision)
 
 
 def apply_post(entry: dict[str, Any], img: np.ndarray, ensemble: bool = False,
-               progress: Callable[[float], None] | None = None) -> np.ndarray:
-    """Run the registry model ``entry`` on a uint8 HxWxC image (verified, cached load), in the
-    precision :func:`lbcodec.precision.post_precision` picks."""
+               progress: Callable[[float], None] | None = None, precision: str | None = None) -> np.ndarray:
+    """Run the registry model ``entry`` on a uint8 HxWxC image (verified, cached load), in
+    ``precision`` (``fp32`` or ``bf16``; None: what :func:`lbcodec.precision.post_precision` picks)."""
     from .precision import post_precision
 
-    return _run(_load(entry["name"]), img, ensemble, progress, post_precision())
+    return _run(_load(entry["name"]), img, ensemble, progress, precision or post_precision())

@@ -44,6 +44,22 @@ def test_native_bf16_is_a_bool():
     assert precision.native_bf16() in (True, False)
 
 
+@pytest.mark.parametrize("avx512_bf16, amx, want", [(False, False, False), (True, False, True), (False, True, True)])
+def test_native_bf16_on_x86_needs_avx512_bf16_or_amx(monkeypatch, avx512_bf16, amx, want):
+    """oneDNN's own probe says yes on any AVX-512 CPU, where bfloat16 is emulated and slower."""
+    import platform
+
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True, raising=False)
+    precision.native_bf16.cache_clear()
+    try:
+        assert precision.native_bf16() is want
+    finally:
+        precision.native_bf16.cache_clear()
+
+
 def _conv_dtypes(net) -> list[torch.dtype]:
     """Record the dtype of every convolution's output while ``net`` runs."""
     seen: list[torch.dtype] = []
@@ -128,6 +144,14 @@ def test_pre_filters_compute_in_float32_whatever_is_asked(tiny_zoo, monkeypatch)
     assert enc.header.pipeline.method == "comcnn" and seen and set(seen) == {torch.float32}
 
 
+def test_method_auto_ranks_its_candidates_in_float32_whatever_is_asked(tiny_zoo, monkeypatch):  # noqa: F811
+    """The file auto returns must not depend on the CPU (or LBCODEC_PRECISION)."""
+    monkeypatch.setenv(precision.ENV, "bf16")
+    seen = _post_dtypes(monkeypatch)
+    res = encode_image(IMG, codec="jpeg", method="auto", bpp=1.0)
+    assert res.candidates and seen and set(seen) == {torch.float32}
+
+
 def test_decode_cli_precision_option(tiny_zoo, tmp_path, monkeypatch):  # noqa: F811
     src = tmp_path / "a.lbc"
     src.write_bytes(encode_image(IMG, codec="jpeg", method="none", quality=30).data)
@@ -146,14 +170,23 @@ def test_decode_cli_precision_option(tiny_zoo, tmp_path, monkeypatch):  # noqa: 
     assert not (tmp_path / "x.png").exists()
 
 
-def test_a_bad_environment_value_fails_decode_in_one_line(tiny_zoo, tmp_path, monkeypatch):  # noqa: F811
+@pytest.mark.parametrize("command", ["decode", "restore"])
+def test_a_bad_environment_value_is_a_usage_error_before_any_work(tiny_zoo, tmp_path, monkeypatch,  # noqa: F811
+                                                                  command):
     src = tmp_path / "a.lbc"
     src.write_bytes(encode_image(IMG, codec="jpeg", method="none", quality=30).data)
     monkeypatch.setenv(precision.ENV, "fp16")
-    r = CliRunner().invoke(cli, ["decode", str(src), "-o", str(tmp_path / "x.png")])
-    assert r.exit_code == 1
-    assert r.stderr.strip().splitlines() == ["Error: LBCODEC_PRECISION='fp16': expected one of auto, fp32, bf16"]
+    r = CliRunner().invoke(cli, [command, str(src), "-o", str(tmp_path / "x.png")])
+    assert r.exit_code == 2
+    assert r.stderr.strip().splitlines()[-1] == "Error: LBCODEC_PRECISION='fp16': expected one of auto, fp32, bf16"
     assert not (tmp_path / "x.png").exists()
+
+
+def test_the_library_reports_a_bad_environment_value_in_one_line(tiny_zoo, monkeypatch):  # noqa: F811
+    data = encode_image(IMG, codec="jpeg", method="none", quality=30).data
+    monkeypatch.setenv(precision.ENV, "fp16")
+    with pytest.raises(LbcError, match="LBCODEC_PRECISION='fp16'"):
+        decode_image(data)
 
 
 @pytest.mark.parametrize("value, native, says", [("auto", True, "in bf16 here (the CPU has native bfloat16"),

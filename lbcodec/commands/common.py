@@ -113,6 +113,12 @@ def write_output(path: str, data: bytes, force: bool) -> None:
 def _set_precision(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
     if value is not None:  # the environment carries it to the batch workers too
         os.environ[PRECISION_ENV] = value
+    from ..precision import requested
+
+    try:  # a bad LBCODEC_PRECISION fails once, here, not in every file or bench row
+        requested()
+    except LbcError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def precision_option(fn):

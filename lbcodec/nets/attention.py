@@ -86,6 +86,8 @@ class AttentionNet(nn.Module):
     scale_out: float = 1.0
     tile_align: int = 1
     receptive_radius: int | None = None
+    #: the output is the input plus the body's correction (read by lbcodec.filters for bfloat16)
+    residual: bool = True
 
     def __init__(
         self,
