@@ -151,8 +151,8 @@ b kodak-webp-auto --codecs webp --methods auto --bpp 0.2
 # the JPEG 2000 RecCNN's second stage (bfloat16 autocast training) against the first (retired since:
 # rerun with the first rebuilt from configs/experiments/ in a copy of the registry)
 b kodak-j2k-none-reccnn2 --codecs jpeg2000 --methods none --posts reccnn-jpeg2000-none-paper2,reccnn-jpeg2000-none-paper --bpp 0.1,0.2 --precision fp32
-b kodak-speed-fp32 --codecs jpeg,jpegxl --methods none --posts auto,auto+x8 --bpp 0.3 --limit 4 --timing basic --threads 2 --precision fp32
-b kodak-speed-bf16 --codecs jpeg,jpegxl --methods none --posts auto,auto+x8 --bpp 0.3 --limit 4 --timing basic --threads 2 --precision bf16
+b kodak-speed-fp32 --codecs jpeg,jpegxl --methods none --posts auto,auto+x8 --bpp 0.3 --limit 4 --timing basic -j 1 --threads 2 --precision fp32
+b kodak-speed-bf16 --codecs jpeg,jpegxl --methods none --posts auto,auto+x8 --bpp 0.3 --limit 4 --timing basic -j 1 --threads 2 --precision bf16
 # the -qt models on standard-table JPEGs (--tune ssim): as good or better than the models trained on them
 b kodak-jpeg-std-tables-ds2 --codecs jpeg --tune ssim --methods downsample --posts reccnn-jpeg-ds2-paper,reccnn-jpeg-ds2-paper-qt --bpp 0.2 --limit 12
 python -m lbcodec -q bench "$(dirname "$KODAK")/live1" --codecs jpeg --tune ssim --methods none \
