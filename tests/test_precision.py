@@ -60,12 +60,17 @@ def test_native_bf16_on_x86_needs_avx512_bf16_or_amx(monkeypatch, avx512_bf16, a
         precision.native_bf16.cache_clear()
 
 
-def _conv_dtypes(net) -> list[torch.dtype]:
-    """Record the dtype of every convolution's output while ``net`` runs."""
-    seen: list[torch.dtype] = []
+def _hook_convs(net, seen: list[torch.dtype]) -> None:
+    """Append the dtype of every convolution's output to ``seen`` while ``net`` runs (once per net)."""
     for m in net.modules():
-        if isinstance(m, torch.nn.Conv2d):
+        if isinstance(m, torch.nn.Conv2d) and not m._forward_hooks:
             m.register_forward_hook(lambda mod, inp, out: seen.append(out.dtype))
+
+
+def _conv_dtypes(net) -> list[torch.dtype]:
+    """The dtypes of ``net``'s convolution outputs, recorded from now on."""
+    seen: list[torch.dtype] = []
+    _hook_convs(net, seen)
     return seen
 
 
@@ -117,9 +122,7 @@ def _post_dtypes(monkeypatch) -> list[torch.dtype]:
 
     def hooked(name):
         net = load(name)
-        for m in net.modules():
-            if isinstance(m, torch.nn.Conv2d) and not m._forward_hooks:
-                m.register_forward_hook(lambda mod, inp, out: seen.append(out.dtype))
+        _hook_convs(net, seen)
         return net
 
     hooked.cache_clear = load.cache_clear  # tiny_zoo clears the cache at teardown, before monkeypatch undoes this

@@ -15,7 +15,7 @@ import click
 from ..batch import is_batch  # noqa: F401  (stdlib only: cheap for --help)
 from ..errors import LbcError
 from ..precision import ENV as PRECISION_ENV
-from ..precision import PRECISIONS
+from ..precision import PRECISIONS, requested
 
 CODEC_NAMES = ("jpeg", "jpeg2000", "webp", "avif", "heif", "jpegxl")
 
@@ -113,8 +113,6 @@ def write_output(path: str, data: bytes, force: bool) -> None:
 def _set_precision(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
     if value is not None:  # the environment carries it to the batch workers too
         os.environ[PRECISION_ENV] = value
-    from ..precision import requested
-
     try:  # a bad LBCODEC_PRECISION fails once, here, not in every file or bench row
         requested()
     except LbcError as exc:

@@ -57,5 +57,5 @@ def models(as_json):
 
     why = ("the CPU has native bfloat16" if native_bf16() else "no native bfloat16 on this CPU") \
         if requested() == "auto" else "LBCODEC_PRECISION"
-    click.echo(f"post-filters compute in {post_precision()} here ({why}; --precision of decode, restore and bench overrides)",
-               err=True)
+    click.echo(f"post-filters compute in {post_precision()} here "
+               f"({why}; --precision of decode, restore and bench overrides)", err=True)
