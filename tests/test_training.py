@@ -519,6 +519,27 @@ def test_bf16_amp_trains_in_bfloat16_validates_in_float32_and_is_recorded(tmp_pa
     assert "amp" not in plain["provenance"]
 
 
+def test_a_run_does_not_resume_with_another_amp(tmp_path: Path, patchset: PatchSet) -> None:
+    class Stop(Exception):
+        pass
+
+    def stop_at_3(p):
+        if p.step == 3:  # the last checkpoint is that of step 2
+            raise Stop
+
+    run = str(tmp_path / "run")
+    with pytest.raises(Stop):
+        train(tiny_config(tmp_path, amp="bf16"), patchset, run, device="cpu", on_progress=stop_at_3)
+    assert _ckpt(tmp_path / "run")["amp"] == "bf16"
+    with pytest.raises(ValueError, match="trained with train.amp bf16 but the config says absent"):
+        train(tiny_config(tmp_path), patchset, run, device="cpu")
+    result, _ = train(tiny_config(tmp_path, amp="bf16"), patchset, run, device="cpu")  # the same amp resumes
+    assert result.steps == 6 and _ckpt(tmp_path / "run")["step"] == 6
+    # nor is a finished run published under another amp: its provenance would be wrong
+    with pytest.raises(ValueError, match="trained with train.amp bf16"):
+        train(tiny_config(tmp_path), patchset, run, device="cpu")
+
+
 def test_an_unknown_amp_is_refused() -> None:
     with pytest.raises(ValueError, match='train.amp must be "bf16" or absent'):
         TrainConfig(amp="fp16")

@@ -204,6 +204,11 @@ def train(
             steps, settled = int(ck["steps"]), True
         stopped_early = bool(ck.get("stopped_early"))
         trained_on, pack = ck.get("trained_on", trained_on), ck.get("pack", pack)
+        ck_amp = ck.get("amp")  # absent in checkpoints written before the field existed
+        if ck_amp is not None and (ck_amp or None) != tc.amp:  # also when finished: the provenance says amp
+            was, now = ck_amp or "absent (float32)", tc.amp or "absent (float32)"
+            raise ValueError(f"{ckpt_path} was trained with train.amp {was} but the config says {now}: resuming or "
+                             "publishing would mix the two up; put the config's amp back or start a new run folder")
         if "opt" in ck:
             opt.load_state_dict(ck["opt"])
         elif start < steps:
@@ -256,6 +261,7 @@ def train(
                 "best_gain": best_gain, "best_step": best_step, "best_state": best_state, "seconds": elapsed,
                 "history": torch.tensor([[h["step"], h["loss"], h["val_gain"]] for h in history]),
                 "trained_on": trained_on, "pack": pack, "settled": settled, "stopped_early": stopped_early,
+                "amp": tc.amp or "",
             }, tmp)
             os.replace(tmp, ckpt_path)
         if on_progress:
