@@ -92,7 +92,9 @@ def encode_image(
     ``size`` (whole file bytes, an upper bound) or ``quality`` (0-100) is given.
     ``post`` names the decoder's post-filter: ``auto`` (the best shipped model for
     the slot, or none), ``none``, a network name or a model name; ``auto`` and a network
-    name prefer the post models trained after the pre-filter that runs. ``pre`` names the
+    name prefer the post models trained after the pre-filter that runs, and, without resizing,
+    record none when the bitstream's rate is above what the model serves
+    (:func:`lbcodec.filters.check_rate`; a named model is recorded all the same, with a note). ``pre`` names the
     registry model to run as the pre-filter of method comcnn or modifynet instead of the
     slot's default (InputError if it is not a pre-filter of that method and scale; one
     trained for another codec runs, with a note). ``tune`` (``psnr``
@@ -157,9 +159,13 @@ def encode_image(
             else:
                 res = fit_budget(enc, size_of, budget, coder.integer_quality)
         except BudgetTooSmall as exc:
-            raise BudgetError(_budget_message(exc, w * h, codec, method, scale, bpp, len(alpha_bytes)),
+            raise BudgetError(_budget_message(exc, w * h, codec, method, scale, bpp, len(alpha_bytes), channels=c),
                               smallest=exc.smallest) from None
         payload, probes, q = res.payload, res.probes, res.quality
+    # without resizing, the post-filter stays only at the rates it serves (the codec's bitstream, over
+    # the original pixels: decode and restore measure the same)
+    post_id, post_hash = filters.post_for_rate((post_id, post_hash), post, method, len(payload) * 8 / (w * h),
+                                               notes)
     header = header_at(q)
     data = ctr.pack(header, payload, alpha_bytes)
     return EncodeResult(data, header, q, probes, notes, pre_model)
@@ -234,7 +240,17 @@ def _psnr_of(sse: float, n: int) -> float:
 
 
 def _budget_message(exc: BudgetTooSmall, pixels: int, codec: str, method: str, scale: int, bpp: float | None,
-                    alpha_bytes: int = 0) -> str:
+                    alpha_bytes: int = 0, channels: int = 3) -> str:
+    """One line saying why the budget cannot be met, and what could meet it.
+
+    A larger --scale is suggested only where one could fit: never where the .lbc header alone, or
+    the header and the codec's smallest bitstream of any image with the image's ``channels`` (1 or 3:
+    :meth:`Codec.smallest_size`), is over the budget (tiny images), nor where shrinking the
+    bitstream's image part by (scale/4)^2 would still leave it over. There --quality, a --size the
+    settings reach and the codecs whose smallest file fits are suggested instead.
+    """
+    from .codecs import CODECS
+
     if bpp is not None:
         want = f"{bpp:g} bpp"
         got = f"{exc.smallest * 8 / pixels:.3f} bpp"
@@ -244,10 +260,55 @@ def _budget_message(exc: BudgetTooSmall, pixels: int, codec: str, method: str, s
         share = f"{alpha_bytes * 8 / pixels:.3f} bpp" if bpp is not None else f"{alpha_bytes} bytes"
         return (f"cannot fit {want} with {codec}: the lossless alpha channel alone takes {share} of the smallest "
                 f"reachable {got}; drop the alpha (e.g. flatten the image onto a background) or allow more")
-    hint = "a larger --scale" if method in RESIZING_METHODS and scale < 4 else "--method downsample with --scale 2-4"
-    if method in RESIZING_METHODS and scale >= 4:
-        hint = "another --codec (heif, avif or jpegxl reach lower rates)"
-    return f"cannot fit {want} with {codec} (method {method}, scale {scale}): the smallest reachable is {got}; try {hint}"
+    head = f"cannot fit {want} with {codec} (method {method}, scale {scale}): the smallest reachable is {got}"
+    instead = f"--quality, or --size {exc.smallest} or more"
+    budget = exc.budget
+    # the container's bytes (header, CRC, alpha) and the codec's floor, where the bitstream is known
+    payload = exc.payload
+    container = exc.smallest - len(payload) if payload is not None else None
+    floor = get_codec(codec).smallest_size(channels) if container is not None else None
+
+    def either(names: list[str]) -> str:
+        return " or ".join(names) if len(names) < 3 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+    def fitting_codecs(names) -> list[str]:
+        """Of ``names`` (other than this codec), those whose smallest file could fit the budget."""
+        if container is None:
+            return [n for n in names if n != codec]
+        out = []
+        for n in names:
+            if n != codec and n in CODECS and CODECS[n].available():
+                least = get_codec(n).smallest_size(channels)
+                if least is not None and container + least <= budget:
+                    out.append(n)
+        return out
+
+    if container is not None and container > budget:
+        return (f"{head}; on a {pixels:,}-pixel image the .lbc header alone takes {container} bytes, over the "
+                f"budget of {budget} bytes: no --scale or --codec can fit; use {instead}")
+    if container is not None and floor is not None and container + floor > budget:
+        others = fitting_codecs(CODECS)
+        alt = f"--codec {either(others)}, " if others else ""
+        return (f"{head}; even the smallest {codec} file of any image takes {container + floor} bytes (the .lbc "
+                f"header and a {floor}-byte bitstream), over the budget of {budget} bytes: no --scale can fit; "
+                f"try {alt}{instead}")
+    resizing = method in RESIZING_METHODS
+    factor = scale if resizing else 1
+    if factor < 4 and container is not None and floor is not None and payload is not None:
+        # the bitstream's part above the codec's floor shrinks with the image: (factor/4)^2 at scale 4
+        at4 = container + floor + max(0, len(payload) - floor) * (factor / 4) ** 2
+        if at4 > budget:
+            others = fitting_codecs(("heif", "avif", "jpegxl", "webp"))
+            alt = f"--codec {either(others)}, " if others else ""
+            return (f"{head}; even --scale 4 would leave about {at4:.0f} bytes, over the budget of {budget} bytes: "
+                    f"try {alt}{instead}")
+    if factor < 4:
+        hint = "a larger --scale" if resizing else "--method downsample with --scale 2-4"
+    else:
+        others = fitting_codecs(("heif", "avif", "jpegxl"))
+        verb = "reaches" if len(others) == 1 else "reach"
+        hint = f"another --codec ({either(others)} {verb} lower rates)" if others else instead
+    return f"{head}; try {hint}"
 
 
 def decode_image(
@@ -281,7 +342,7 @@ def decode_image(
             f"corrupt container: the {pipe.codec} image is {compact.shape[1]}x{compact.shape[0]}, expected {want[0]}x{want[1]}"
         )
     pixels = filters.reconstruct(pipe, compact, (hdr.width, hdr.height), post, notes, ensemble, progress,
-                                 precision)
+                                 precision, bpp=len(box.payload) * 8 / (hdr.width * hdr.height))
     if pixels.shape != (hdr.height, hdr.width, hdr.channels):  # last line of defence: never a wrong-size image
         raise CorruptContainerError(
             f"the decoded image is {pixels.shape[1]}x{pixels.shape[0]}x{pixels.shape[2]}, but the header says "

@@ -46,7 +46,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 #: file extensions a folder or glob contributes, per command (explicit files are always taken)
-ENCODE_INPUTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".pnm", ".webp", ".gif")
+ENCODE_INPUTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".pnm", ".webp", ".gif",
+                 ".avif", ".heic", ".heif", ".jxl", ".jp2", ".j2k")
 DECODE_INPUTS = (".lbc",)
 RESTORE_INPUTS = (".jpg", ".jpeg", ".jp2", ".j2k", ".j2c", ".jpc", ".webp", ".avif", ".heic", ".heif", ".jxl")
 
@@ -323,7 +324,9 @@ def _init_worker(threads: int) -> None:
     limit_threads(threads)
 
 
-def _reason(exc: BaseException) -> str:
+def error_reason(exc: BaseException) -> str:
+    """The one-line reason of a file's failure, as its ``error`` field says it (the CLI's single-file
+    --json line says it the same way)."""
     from .errors import LbcError
 
     if isinstance(exc, LbcError):
@@ -357,7 +360,7 @@ def run_one(fn: Callable[[str, str, bool], Done], item: Item, force: bool) -> Fi
         res.status, res.bpp, res.notes = "done", out.bpp, tuple(out.notes)
         res.bytes_out = _size(item.dst)
     except Exception as exc:  # noqa: BLE001  (one file's failure is recorded; the batch goes on)
-        res.error = _reason(exc)
+        res.error = error_reason(exc)
     res.seconds = time.perf_counter() - t0
     return res
 
@@ -498,7 +501,7 @@ def _result_of(fut, item: Item) -> tuple[FileResult, bool]:
         return FileResult(item.src, item.dst, "failed", "the worker process died on this file (killed, or out of "
                           "memory?)", bytes_in=_size(item.src)), True
     except Exception as exc:  # noqa: BLE001  (e.g. fn could not be pickled)
-        return FileResult(item.src, item.dst, "failed", _reason(exc), bytes_in=_size(item.src)), False
+        return FileResult(item.src, item.dst, "failed", error_reason(exc), bytes_in=_size(item.src)), False
 
 
 def _new_pool(jobs: int, threads: int):
@@ -517,7 +520,7 @@ def _pool_full(pool, jobs: int) -> bool:
     return isinstance(procs, dict) and len(procs) >= jobs
 
 
-def _stop_pool(pool) -> None:
+def stop_pool(pool) -> None:
     """Cancel what has not started and kill the workers (the files under way are lost; their
     temporary files are removed afterwards). The futures are cancelled through ``shutdown``,
     by the pool's own thread: cancelling them here races with it marking them broken."""
@@ -592,7 +595,7 @@ def _run_pool(items, fn, force, jobs, threads, sig: _Signals, skip, record, summ
             else:
                 # interrupted, stopped by fail_fast, or an exception: keep what is finished, kill the rest
                 finished = [(f, it) for f, it in inflight.items() if f.done() and not f.cancelled()]
-                _stop_pool(pool)
+                stop_pool(pool)
                 for fut, item in finished:
                     res, died = _result_of(fut, item)
                     if not died:
@@ -602,6 +605,6 @@ def _run_pool(items, fn, force, jobs, threads, sig: _Signals, skip, record, summ
 
 __all__ = [
     "DECODE_INPUTS", "DELAY_ENV", "ENCODE_INPUTS", "RESTORE_INPUTS", "BatchInputError", "Done", "FileResult",
-    "Item", "Summary", "available_cores", "expand_inputs", "is_batch", "is_glob", "output_path", "plan",
-    "limit_threads", "remove_temp_files", "run_batch", "run_one", "threads_per_worker",
+    "Item", "Summary", "available_cores", "error_reason", "expand_inputs", "is_batch", "is_glob", "output_path",
+    "plan", "limit_threads", "remove_temp_files", "run_batch", "run_one", "stop_pool", "threads_per_worker",
 ]

@@ -19,16 +19,23 @@ pipeline against its own plain codec and against plain JPEG (VCEG-M33, through
 :func:`lbcodec.metrics.bd_rate`); speed in megapixels per second; peak memory per
 pipeline from a separate mode that runs one encode+decode per pipeline in a fresh
 process (:func:`measure_memory`).
+
+Interrupts: SIGTERM or Ctrl-C stops a ``jobs > 1`` run at once (queued jobs cancelled, workers
+terminated); the rows already written stay in the JSONL file. Test hook: the environment
+variable ``LBCODEC_BENCH_DELAY_S`` (seconds, float) makes every job wait that long before its
+work starts, so that tests can interrupt a bench in the middle. It is meant for tests only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
 import math
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -46,6 +53,8 @@ ENSEMBLE_SUFFIX = "+x8"  # a post name ending in it decodes with the x8 self-ens
 MIN_BD_POINTS = 4  # a cubic fit needs four points per curve
 #: MATLAB rgb2gray weights (ITU-R BT.601 luma, full range) for ``--gray``
 GRAY_WEIGHTS = (0.298936021293775, 0.587043074451121, 0.114020904255103)
+#: test hook: seconds each job waits before its work (see the module docstring)
+DELAY_ENV = "LBCODEC_BENCH_DELAY_S"
 
 
 @dataclass(frozen=True)
@@ -348,6 +357,9 @@ def _timings(job: Job, pixels, alpha, post: str, enc, t_enc: float, full: bool) 
 
 
 def _run_job_safe(job: Job, timing: str = "basic") -> dict:
+    delay = float(os.environ.get(DELAY_ENV) or 0)
+    if delay > 0:
+        time.sleep(delay)
     try:
         return run_job(job, timing)
     except Exception as exc:  # noqa: BLE001 - the row records the crash; the bench goes on; a rerun retries it
@@ -365,13 +377,22 @@ def _torch_threads() -> int | None:
         return None
 
 
-def _init_worker(threads: int) -> None:
+def _set_torch_threads(threads: int) -> None:
     try:
         import torch
 
         torch.set_num_threads(threads)
     except ImportError:
         pass
+
+
+def _init_worker(threads: int) -> None:
+    """Pool initializer, as lbcodec.batch's: leave Ctrl-C to the parent, and let SIGTERM kill the worker
+    (a forked worker inherits the CLI's handler, which raises: the worker would record the row as
+    crashed and go on with the next job); ``threads`` torch threads."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _set_torch_threads(threads)
 
 
 # --- the resumable run ----------------------------------------------------------------
@@ -391,8 +412,9 @@ def run_bench(
     _repair_tail(out_jsonl)
     done = {r["key"]: r for r in load_rows(out_jsonl) if not r.get("crashed")}
     todo = [j for j in jobs if j.key not in done]
-    with open(out_jsonl, "a") as out:
-        for row in _iter_rows(todo, n_jobs, timing, threads):
+    # closing: an exception here (SIGTERM, Ctrl-C) stops the pool now, not when the traceback is freed
+    with open(out_jsonl, "a") as out, contextlib.closing(_iter_rows(todo, n_jobs, timing, threads)) as rows:
+        for row in rows:
             out.write(json.dumps(row, default=_json_default) + "\n")
             out.flush()
             done[row["key"]] = row
@@ -429,19 +451,29 @@ def _repair_tail(path: str) -> None:
 
 
 def _iter_rows(todo: list[Job], n_jobs: int, timing: str = "basic", threads: int | None = None) -> Iterator[dict]:
+    """The rows of ``todo`` as they finish. Interrupted (SIGTERM, Ctrl-C, or the generator closed early),
+    the pool is stopped at once: the queued jobs are cancelled and the workers terminated, then the
+    exception goes on; the rows already yielded are the caller's."""
     if n_jobs <= 1 or len(todo) <= 1:
         if threads and todo:
-            _init_worker(threads)
+            _set_torch_threads(threads)
         for j in todo:
             yield _run_job_safe(j, timing)
         return
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
+    from .batch import stop_pool
+
     threads = threads or max(1, (os.cpu_count() or 1) // n_jobs)
-    with ProcessPoolExecutor(n_jobs, initializer=_init_worker, initargs=(threads,)) as pool:
+    pool = ProcessPoolExecutor(n_jobs, initializer=_init_worker, initargs=(threads,))
+    try:
         futs = [pool.submit(_run_job_safe, j, timing) for j in todo]
         for f in as_completed(futs):
             yield f.result()
+    except BaseException:
+        stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)
 
 
 def load_rows(path: str) -> list[dict]:

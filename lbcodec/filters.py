@@ -37,6 +37,12 @@ TILE = 512
 GLOBAL_TILE = 1024
 GLOBAL_OVERLAP = 32
 _FALLBACK = {"comcnn": "downsample", "modifynet": "none"}
+#: without resizing (method none, and ``restore``), a post-filter picked by ``auto`` or a network family
+#: runs on bitstreams up to this multiple of the highest rate it was trained on (never below the top of
+#: its slot's range), no further: there the decoded image is already close and a network trained on
+#: heavier artifacts smooths real detail away. Measured in docs/results.md, "Post-filters above their
+#: rates". Resizing methods keep their post-filter at every rate: it also undoes the bicubic upsampling.
+RATE_SLACK = 1.2
 
 
 @functools.lru_cache(maxsize=8)
@@ -63,6 +69,7 @@ def _run(net, img: np.ndarray, ensemble: bool = False,
     x = image_to_tensor(src)
     on_tile = None
     if progress is not None:  # every ensemble pass has as many tiles (a 90-degree turn swaps the two counts)
+        progress(0.0)  # the net starts: a progress bar may show from here
         passes, tiles = (8 if ensemble else 1), [0]
 
         def on_tile(done: int, total: int) -> None:
@@ -208,8 +215,12 @@ def resolve_post(post: str, method: str, codec: str, scale: int, notes: list[str
         entry = zoo.find_default("post", method, codec, scale, pre=pre_name,
                                  arch=None if post == "auto" else post)
         if entry is None:
+            after = "bicubic only" if method in RESIZING_METHODS else "the plain decode"
             if post != "auto":
-                notes.append(f"no trained {post} model for {codec} with method {method}: bicubic only")
+                notes.append(f"no trained {post} model for {codec} with method {method}: {after}")
+            elif method in RESIZING_METHODS and zoo.list_models():  # a registry, but nothing for this slot
+                notes.append(f"no trained post-filter for {codec} with method {method} at scale {scale} is "
+                             f"installed: {after}")
             return None
         if pre_name is not None and zoo.trained_after(entry) != pre_name:
             notes.append(f"no post-filter trained on the outputs of {pre_name} is installed: using {entry['name']}")
@@ -219,6 +230,51 @@ def resolve_post(post: str, method: str, codec: str, scale: int, notes: list[str
     slot = entry.get("slot", {})
     if (slot.get("method"), slot.get("codec")) != (method, codec):
         notes.append(f"model {post} was trained for {slot.get('codec')}/{slot.get('method')}, not {codec}/{method}")
+    return entry
+
+
+def trained_top(entry: dict[str, Any]) -> float | None:
+    """The highest bpp ``entry`` was trained on: the top of its training targets (provenance
+    ``data.bpps``), else of its slot's ``bpp`` range; None when neither is recorded."""
+    bpps = zoo.data_field(entry, "bpps")
+    if isinstance(bpps, list) and bpps:
+        return float(max(bpps))
+    bounds = entry.get("slot", {}).get("bpp")
+    return None if bounds is None else float(bounds[1])
+
+
+def rate_ceiling(entry: dict[str, Any]) -> float | None:
+    """The highest bitstream bpp at which ``auto`` runs post model ``entry`` without resizing: the top
+    of its slot's range or :data:`RATE_SLACK` times the highest rate it was trained on, whichever is
+    higher (None: neither is recorded, no limit)."""
+    bounds = entry.get("slot", {}).get("bpp")
+    tops = [float(bounds[1])] if bounds is not None else []
+    trained = trained_top(entry)
+    if trained is not None:
+        tops.append(trained * RATE_SLACK)
+    return max(tops) if tops else None
+
+
+def check_rate(entry: dict[str, Any] | None, post: str, method: str, bpp: float,
+               notes: list[str]) -> dict[str, Any] | None:
+    """``entry`` if it should run on a pipeline of ``method`` whose codec bitstream is at ``bpp``
+    (bits over the original pixels), else None with a note.
+
+    Without resizing, above :func:`rate_ceiling` a model picked by ``post`` = ``auto`` or a network
+    family is dropped (the plain decode is better there); a model named by the user still runs, with
+    a note. Resizing methods are never limited."""
+    if entry is None or method in RESIZING_METHODS:
+        return entry
+    top = rate_ceiling(entry)
+    if top is None or bpp <= top:
+        return entry
+    if post == "auto" or post in POST_NETS:
+        notes.append(f"at {bpp:.3f} bpp the image is above the rates {entry['name']} serves (up to {top:.2f} "
+                     f"bpp), where it would lower the quality: no post-filter (--post {entry['name']} runs it "
+                     "anyway)")
+        return None
+    notes.append(f"model {entry['name']} serves rates up to {top:.2f} bpp; at {bpp:.3f} bpp it may lower the "
+                 "quality (--post none decodes without it)")
     return entry
 
 
@@ -232,6 +288,16 @@ def choose_post(post: str, method: str, codec: str, scale: int, notes: list[str]
     return int(entry["container_id"]), bytes.fromhex(entry["sha256"][:8])
 
 
+def post_for_rate(chosen: tuple[int, bytes], post: str, method: str, bpp: float,
+                  notes: list[str]) -> tuple[int, bytes]:
+    """The post-filter ``encode`` records for a bitstream at ``bpp``, given the one :func:`choose_post`
+    picked before the rate was known: none where :func:`check_rate` drops it."""
+    if chosen[0] == POST_NONE_ID:
+        return chosen
+    entry = zoo.entry_by_container_id(chosen[0])
+    return chosen if check_rate(entry, post, method, bpp, notes) is not None else (POST_NONE_ID, b"")
+
+
 def reconstruct(
     pipe: Pipeline,
     compact: np.ndarray,
@@ -241,11 +307,13 @@ def reconstruct(
     ensemble: bool = False,
     progress: Callable[[float], None] | None = None,
     precision: str | None = None,
+    bpp: float | None = None,
 ) -> np.ndarray:
     """Decoded compact uint8 image -> uint8 image of ``size`` = (width, height).
 
     ``post`` None applies the post-filter the header records; ``none``, ``auto``,
-    a network family or a model name override it. ``progress(fraction)`` follows the
+    a network family or a model name override it (checked against the rate of the codec's
+    bitstream ``bpp``, when given, as ``encode`` checks: :func:`check_rate`). ``progress(fraction)`` follows the
     post-filter's tiles (not called when there is no post-filter).
     """
     img = to_u8(resize_bicubic(compact, size), inplace=True) if pipe.method in RESIZING_METHODS else compact
@@ -283,6 +351,8 @@ def reconstruct(
         recorded = zoo.entry_by_container_id(pipe.post_id) if pipe.post_id != POST_NONE_ID else None
         pre = zoo.trained_after(recorded) if recorded is not None else None
         entry = resolve_post(post, pipe.method, pipe.codec, pipe.scale, notes, pre)
+        if bpp is not None:
+            entry = check_rate(entry, post, pipe.method, bpp, notes)
         if entry is None:
             return img
     return apply_post(entry, img, ensemble, progress, precision)

@@ -8,6 +8,9 @@ Policy (README "Inputs"):
 - Alpha is carried losslessly beside the lossy colour; a fully opaque alpha
   channel is dropped, with a note.
 - Images over ``max_pixels`` are refused from the header, before any decoding.
+- Files Pillow cannot open but a standard codec of lbcodec reads (HEIF, JPEG XL; AVIF where
+  Pillow was built without it) are decoded by that codec's adapter, as ``lbcodec restore`` decodes
+  them, under the same policy.
 
 Array contract: ``pixels`` is uint8 ``(H, W, C)`` with C = 1 or 3; ``alpha`` is
 uint8 ``(H, W)`` or None.
@@ -21,25 +24,28 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import InputError
+from .errors import CorruptContainerError, InputError, OutputError
 
 #: default limit on input size (pixels); `--max-pixels` raises it
 DEFAULT_MAX_PIXELS = 150_000_000
 
-#: output file extension -> Pillow format name
+#: output file extension -> format name: Pillow's, except the Netpbm three, which Pillow writes as one
+#: format ("PPM") in whatever mode the image has: lbcodec lets the extension decide (:func:`write_image_bytes`)
 OUTPUT_FORMATS = {
     ".png": "PNG",
     ".tif": "TIFF",
     ".tiff": "TIFF",
     ".bmp": "BMP",
     ".ppm": "PPM",
-    ".pgm": "PPM",
-    ".pnm": "PPM",
+    ".pgm": "PGM",
+    ".pnm": "PNM",
     ".webp": "WEBP",
     ".jpg": "JPEG",
     ".jpeg": "JPEG",
 }
-LOSSLESS_OUTPUT = {"PNG", "TIFF", "BMP", "PPM"}
+LOSSLESS_OUTPUT = {"PNG", "TIFF", "BMP", "PPM", "PGM", "PNM"}
+#: the Netpbm formats: all written by Pillow's "PPM" writer
+NETPBM_FORMATS = ("PPM", "PGM", "PNM")
 
 
 @dataclass
@@ -65,7 +71,13 @@ def read_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage
     old_limit = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None  # our own limit below replaces Pillow's, for this call only
     try:
-        im = Image.open(io.BytesIO(data))
+        try:
+            im = Image.open(io.BytesIO(data))
+        except UnidentifiedImageError:
+            codec = _standard_codec(data)
+            if codec is None:
+                raise
+            return _read_with_codec(data, codec, max_pixels)
         w, h = im.size
         check_pixel_limit(w, h, max_pixels)
         # an MPO (a camera JPEG with a preview image) is one photo, not an animation
@@ -84,10 +96,44 @@ def read_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage
 
     if frames > 1:
         notes.append(f"the image has {frames} frames: only the first is coded")
-    bits = _png_bit_depth(data)
+    bits = _header_bit_depth(data, source_format)
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F") or (bits is not None and bits > 8):
         notes.append(f"converted {bits or 16}-bit samples to 8 bits")
     pixels, alpha = _to_arrays(im, source_format)
+    return LoadedImage(pixels, drop_opaque_alpha(alpha, notes), notes)
+
+
+def _standard_codec(data: bytes) -> str | None:
+    """The lbcodec codec whose files ``data`` starts like (as ``lbcodec restore`` tells them), or None."""
+    from .restore import sniff_codec
+
+    try:
+        return sniff_codec(data)
+    except InputError:
+        return None
+
+
+def _read_with_codec(data: bytes, codec: str, max_pixels: int) -> LoadedImage:
+    """Read a standard-codec file through its adapter, as ``lbcodec restore`` decodes it: the size
+    from the header first (refused over ``max_pixels``), then the pixels, deep samples scaled to
+    8 bits (with a note), the EXIF orientation applied where restore applies it."""
+    from .codecs import get_codec
+    from .restore import exif_orientation, orient
+
+    coder = get_codec(codec)
+    try:
+        w, h = coder.probe_size(data)
+        check_pixel_limit(w, h, max_pixels)
+        pixels, alpha, bits = coder.decode_file(data)
+    except CorruptContainerError as exc:
+        raise InputError(f"cannot decode the image: {exc}") from None
+    notes: list[str] = []
+    if bits > 8:
+        notes.append(f"converted {bits}-bit samples to 8 bits")
+    orientation = exif_orientation(codec, data)
+    if orientation != 1:
+        pixels = orient(pixels, orientation)
+        alpha = None if alpha is None else orient(alpha, orientation)
     return LoadedImage(pixels, drop_opaque_alpha(alpha, notes), notes)
 
 
@@ -114,6 +160,20 @@ def _pixel_count(n: int) -> str:
         return f"{n:,} pixel{'' if n == 1 else 's'}"
     mp = n / 1e6
     return f"{n:,} pixels ({mp:,.0f} megapixels)" if mp >= 10 else f"{n:,} pixels ({mp:.1f} megapixels)"
+
+
+def _header_bit_depth(data: bytes, source_format: str | None) -> int | None:
+    """Bits per sample from the header of a file Pillow decoded, where it tells (PNG, JPEG 2000, AVIF:
+    Pillow scales their deep samples itself, so the note names the depth the file had); else None."""
+    if source_format == "JPEG2000":
+        from .codecs.jpeg2000 import j2k_bits
+
+        return j2k_bits(data)
+    if source_format == "AVIF":
+        from .codecs.avif import avif_bits
+
+        return avif_bits(data)
+    return _png_bit_depth(data)
 
 
 def _png_bit_depth(data: bytes) -> int | None:
@@ -176,8 +236,8 @@ def format_for_path(path: str, default: str = "PNG") -> str:
         ) from None
 
 
-#: Pillow output formats without an alpha channel: :func:`write_image_bytes` drops it there
-NO_ALPHA_FORMATS = ("JPEG", "PPM", "BMP")
+#: output formats without an alpha channel: :func:`write_image_bytes` drops it there
+NO_ALPHA_FORMATS = ("JPEG", "PPM", "PGM", "PNM", "BMP")
 
 
 def alpha_note(alpha: np.ndarray | None, fmt: str) -> list[str]:
@@ -188,9 +248,26 @@ def alpha_note(alpha: np.ndarray | None, fmt: str) -> list[str]:
 
 
 def write_image_bytes(pixels: np.ndarray, alpha: np.ndarray | None = None, fmt: str = "PNG") -> bytes:
-    """Encode pixels (+ alpha) as an image file in Pillow format ``fmt`` (alpha dropped where
-    the format has none: :data:`NO_ALPHA_FORMATS`)."""
-    if pixels.ndim == 3 and pixels.shape[2] == 1:
+    """Encode pixels (+ alpha) as an image file in format ``fmt`` (:data:`OUTPUT_FORMATS`; alpha
+    dropped where the format has none: :data:`NO_ALPHA_FORMATS`).
+
+    The Netpbm formats follow their extension, as their readers expect: ``PPM`` is always a pixmap
+    (P6; a gray image is written as R=G=B, which loses nothing), ``PGM`` always a graymap (P5) and
+    ``PNM`` whichever fits the image. A colour image is never turned gray behind the user's back: for
+    ``PGM`` it is refused (OutputError) unless its three channels are equal, in which case they are
+    written, losslessly, as one.
+    """
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if fmt == "PPM" and pixels.shape[2] == 1:
+        pixels = np.repeat(pixels, 3, axis=2)
+    elif fmt == "PGM" and pixels.shape[2] == 3:
+        if not (np.array_equal(pixels[:, :, 0], pixels[:, :, 1])
+                and np.array_equal(pixels[:, :, 0], pixels[:, :, 2])):
+            raise OutputError("PGM is a gray format and this image is in colour: write .ppm or .png "
+                              "(or .pnm, which takes either)")
+        pixels = pixels[:, :, :1]
+    if pixels.shape[2] == 1:
         pixels = pixels[:, :, 0]
     im = Image.fromarray(np.ascontiguousarray(pixels))
     if alpha is not None:
@@ -201,5 +278,5 @@ def write_image_bytes(pixels: np.ndarray, alpha: np.ndarray | None = None, fmt: 
     kwargs = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
     if fmt == "WEBP":
         kwargs = {"lossless": True}
-    im.save(buf, format=fmt, **kwargs)
+    im.save(buf, format="PPM" if fmt in NETPBM_FORMATS else fmt, **kwargs)
     return buf.getvalue()

@@ -35,12 +35,14 @@ class RateResult:
 
 
 class BudgetTooSmall(BudgetError):
-    """Even the lowest quality does not fit; ``smallest`` is its size in bytes."""
+    """Even the lowest quality does not fit; ``smallest`` is its size in bytes and ``payload`` (where
+    known) the codec's bitstream in it: the rest of those bytes is the container's."""
 
-    def __init__(self, smallest: int, budget: int):
+    def __init__(self, smallest: int, budget: int, payload: bytes | None = None):
         super().__init__(f"budget of {budget} bytes cannot be met (smallest is {smallest} bytes)")
         self.smallest = smallest
         self.budget = budget
+        self.payload = payload
 
 
 def fit_budget(
@@ -50,6 +52,7 @@ def fit_budget(
     integer: bool,
     lo: float = 0.0,
     hi: float = 100.0,
+    sizes: dict[float, int] | None = None,
 ) -> RateResult:
     """Return the highest-quality probe whose ``size_of(payload) <= budget``.
 
@@ -65,16 +68,22 @@ def fit_budget(
         size_of: payload -> total bytes that count against the budget.
         budget: the byte budget.
         integer: step the quality by 1 (codecs with an integer setting) or by 0.1.
+        sizes: if given, filled with every probe's ``size_of`` by quality (also when
+            BudgetTooSmall is raised), for a caller that refines on another encoder.
     """
     probes = 0
     best: tuple[int, float, bytes] | None = None
-    sizes: dict[float, int] = {}
+    sizes = {} if sizes is None else sizes
+
+    lowest_payload = b""  # the bitstream of the first probe (the lowest quality)
 
     def probe(q: float) -> bool:
-        nonlocal probes, best
+        nonlocal probes, best, lowest_payload
         payload = encode(q)
         probes += 1
         size = sizes[q] = size_of(payload)
+        if probes == 1:
+            lowest_payload = payload
         if size <= budget:
             if best is None or size > best[0] or (size == best[0] and q > best[1]):
                 best = (size, q, payload)
@@ -87,7 +96,7 @@ def fit_budget(
         return float(int(q)) if integer else round(q, 2)
 
     if not probe(lo):
-        raise BudgetTooSmall(sizes[lo], budget)
+        raise BudgetTooSmall(sizes[lo], budget, payload=lowest_payload)
     mid = snap(lo + FIRST_BRACKET * (hi - lo))
     if probe(mid):
         lo = mid
@@ -129,64 +138,101 @@ def fit_budget(
     return RateResult(quality=q, payload=payload, size=size, probes=probes)
 
 
-#: how far below the draft's quality :func:`refine_integer` steps before it gives up
-REFINE_MAX_DOWN = 4
-#: how far above it :func:`refine_integer` climbs (each step is a slow encode)
-REFINE_MAX_UP = 3
+#: cap on the final encoder's probes in :func:`refine_guided` (its usual cost is 2-3)
+REFINE_MAX_PROBES = 6
 
 
-def refine_integer(
+def _log_interp(points: dict[float, int], q: float) -> float:
+    """log(size) at ``q``, linear in quality between the nearest measured points (the end segments
+    extended beyond them; one point: flat)."""
+    qs = sorted(points)
+    logs = [math.log(max(points[x], 1)) for x in qs]
+    if len(qs) == 1:
+        return logs[0]
+    j = 1
+    while j < len(qs) - 1 and qs[j] < q:
+        j += 1
+    q0, q1, l0, l1 = qs[j - 1], qs[j], logs[j - 1], logs[j]
+    return l0 + (l1 - l0) * (q - q0) / (q1 - q0)
+
+
+def refine_guided(
     encode: Callable[[float], bytes],
     size_of: Callable[[bytes], int],
     budget: int,
     start: float,
+    guide: dict[float, int],
     lo: float = 0.0,
     hi: float = 100.0,
 ) -> tuple[RateResult | None, int]:
     """(the highest integer quality near ``start`` whose payload fits, or None; probes spent).
 
-    For codecs whose rate search runs on a fast draft encoder (AVIF: libaom at a
-    higher speed) and whose final encoder's sizes differ by a few percent: probe
-    ``start``; step up while it fits (at most :data:`REFINE_MAX_UP` steps), or
-    down (at most :data:`REFINE_MAX_DOWN` steps) until it fits. None when nothing
-    fits within those steps (the caller then runs :func:`fit_budget` on the final
-    encoder); the probe count covers the misses too. Usually 2 probes.
+    For codecs whose rate search runs on a fast draft encoder (AVIF: libaom at a higher speed) and
+    whose final encoder's sizes differ from the draft's by a few percent, guided by the draft's
+    sizes (``guide``: quality -> size, the draft search's probes): a draft's files can run 3-10 %
+    over the final encoder's on small images, which puts the final encoder's fit several integer
+    qualities (some of them giving identical files) above the draft's, out of reach of a climb one
+    step at a time. Each next quality is where the draft's size curve, scaled by the final/draft
+    ratio measured at the nearest final probe, meets the budget; once a fitting and a non-fitting
+    quality are known, where the final sizes' log-linear interpolation does (bisecting when that
+    fails to halve the bracket). It stops when the two are adjacent, a fit is within
+    :data:`CLOSE_ENOUGH` of the budget, or after :data:`REFINE_MAX_PROBES` probes. Usually 2-3
+    probes. None when no probe fits.
     """
     probes = 0
-    found: tuple[float, bytes, int] | None = None
+    sizes: dict[float, int] = {}
+    best: tuple[float, bytes, int] | None = None
 
-    def fits(q: float) -> tuple[bytes, int] | None:
-        nonlocal probes
+    def probe(q: float) -> None:
+        nonlocal probes, best
         payload = encode(q)
         probes += 1
-        size = size_of(payload)
-        return (payload, size) if size <= budget else None
+        size = sizes[q] = size_of(payload)
+        if size <= budget and (best is None or size > best[2] or (size == best[2] and q > best[0])):
+            best = (q, payload, size)
 
+    def model(q: float) -> float:
+        """Predicted log(final size) at q: the draft's curve times the ratio at the nearest final probe."""
+        near = min(sizes, key=lambda x: (abs(x - q), -x))
+        return _log_interp(guide, q) + math.log(max(sizes[near], 1)) - _log_interp(guide, near)
+
+    log_budget = math.log(budget) if budget > 0 else -math.inf
     q = float(min(max(round(start), lo), hi))
-    r = fits(q)
-    if r is not None:
-        found = (q, *r)
-        for _ in range(REFINE_MAX_UP):
-            if q + 1 > hi:
-                break
-            r = fits(q + 1)
-            if r is None:
-                break
-            q += 1
-            found = (q, *r)
-    else:
-        for _ in range(REFINE_MAX_DOWN):
-            q -= 1
-            if q < lo:
-                break
-            r = fits(q)
-            if r is not None:
-                found = (q, *r)
-                break
-    if found is None:
+    width = None  # the bracket's width before the last probe, once there is one
+    halve = True
+    while True:
+        probe(q)
+        fit = [x for x, n in sizes.items() if n <= budget]
+        top = max(fit) if fit else None  # highest fitting quality
+        over = [x for x, n in sizes.items() if n > budget and (top is None or x > top)]
+        ceil = min(over) if over else None  # lowest non-fitting quality above it
+        if probes >= REFINE_MAX_PROBES or (best is not None and best[2] >= CLOSE_ENOUGH * budget):
+            break
+        a = lo - 1 if top is None else top  # the answer lies in (a, b)
+        b = hi + 1 if ceil is None else ceil
+        if b - a <= 1:
+            break
+        if top is not None and ceil is not None:
+            if width is not None and b - a > width / 2:
+                halve = False
+            if halve:  # log-linear between the final encoder's own sizes at the bracket's ends
+                la, lb = math.log(max(sizes[a], 1)), math.log(max(sizes[b], 1))
+                nxt = a + (b - a) * (log_budget - la) / (lb - la) if lb > la else (a + b) / 2
+            else:
+                nxt = (a + b) / 2
+            halve = True
+            width = b - a
+            q = float(min(max(math.floor(nxt), a + 1), b - 1))
+        elif top is not None:  # everything probed fits: the first quality the model puts over the budget
+            q = float(next((x for x in range(int(a) + 1, int(b)) if model(x) > log_budget), b - 1))
+            width = b - a
+        else:  # nothing fits yet: the highest quality the model puts within the budget
+            q = float(max((x for x in range(int(a) + 1, int(b)) if model(x) <= log_budget), default=a + 1))
+            width = b - a
+    if best is None:
         return None, probes
-    q, payload, size = found
-    return RateResult(quality=q, payload=payload, size=size, probes=probes), probes
+    bq, payload, size = best
+    return RateResult(quality=bq, payload=payload, size=size, probes=probes), probes
 
 
 def fit_budget_drafted(
@@ -197,19 +243,20 @@ def fit_budget_drafted(
 ) -> RateResult:
     """:func:`fit_budget` for an integer-quality codec with a fast ``draft`` encoder beside the final ``encode``.
 
-    Searches on the draft, then :func:`refine_integer` on the final encoder near the draft's
-    quality. Falls back to a full search on the final encoder when the draft cannot fit the
-    budget (the final encoder's smallest file can be the smaller one) or the refinement finds
-    no fit nearby. ``probes`` counts every encode of either encoder. BudgetTooSmall carries the
-    final encoder's smallest size.
+    Searches on the draft, then :func:`refine_guided` on the final encoder from the draft's
+    quality, guided by the draft's sizes. Falls back to a full search on the final encoder when
+    the draft cannot fit the budget (the final encoder's smallest file can be the smaller one) or
+    the refinement finds no fit. ``probes`` counts every encode of either encoder. BudgetTooSmall
+    carries the final encoder's smallest size.
     """
     spent = 0
+    guide: dict[float, int] = {}
     try:
-        found = fit_budget(draft, size_of, budget, integer=True)
+        found = fit_budget(draft, size_of, budget, integer=True, sizes=guide)
     except BudgetTooSmall:  # raised after its one probe, at the lowest quality
         found, spent = None, 1
     if found is not None:
-        res, refine_probes = refine_integer(encode, size_of, budget, found.quality)
+        res, refine_probes = refine_guided(encode, size_of, budget, found.quality, guide)
         spent = found.probes + refine_probes
         if res is not None:
             return replace(res, probes=spent)

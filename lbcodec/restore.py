@@ -125,8 +125,10 @@ def restore_image(data: bytes, post: str = "auto", ensemble: bool = False,
     """Decode a plain standard-codec file and run the restoration network for its codec.
 
     As ``encode`` reads images: files over ``max_pixels`` are refused from their header before
-    decoding, the EXIF orientation is applied, and an alpha channel is kept (the network restores
-    the colour; alpha passes through unchanged; a fully opaque one is dropped with a note).
+    decoding, truncated files are refused (InputError or CorruptContainerError, one line), samples
+    deeper than 8 bits are scaled to 8 with a note, the EXIF orientation is applied, and an alpha
+    channel is kept (the network restores the colour; alpha passes through unchanged; a fully opaque
+    one is dropped with a note).
     """
     codec = sniff_codec(data)
     coder = get_codec(codec)
@@ -134,7 +136,9 @@ def restore_image(data: bytes, post: str = "auto", ensemble: bool = False,
     w, h = coder.probe_size(data)
     check_pixel_limit(w, h, max_pixels)
     filters.check_post_name(post)  # a bad --post fails before the decode
-    pixels, alpha = coder.decode_with_alpha(data)
+    pixels, alpha, bits = coder.decode_file(data)  # deep samples (10-bit AVIF, 16-bit JPEG XL) as encode reads them
+    if bits > 8:
+        notes.append(f"converted {bits}-bit samples to 8 bits")
     h, w = pixels.shape[:2]
     bpp = len(data) * 8 / (w * h)
     alpha = drop_opaque_alpha(alpha, notes)
@@ -146,8 +150,10 @@ def restore_image(data: bytes, post: str = "auto", ensemble: bool = False,
                      else "could not estimate the JPEG quality (no quantization table)")
     notes.append(f"{codec} file at {bpp:.3f} bpp")
     entry = filters.resolve_post(post, "none", codec, 1, notes)
+    found = entry
+    entry = filters.check_rate(entry, post, "none", bpp, notes)  # above its rates a model lowers the quality
     if entry is None:
-        if post == "auto":
+        if post == "auto" and found is None:
             notes.append(f"no trained restoration model for {codec} is installed: output is the plain decode")
         restored, model = pixels, None
     else:

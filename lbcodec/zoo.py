@@ -291,15 +291,15 @@ def find_default(
 
 def trained_after(entry: Mapping[str, Any]) -> str | None:
     """The pre-filter whose outputs a post model was trained on (provenance ``data.pre``), if recorded."""
-    return _data_field(entry, "pre")
+    return data_field(entry, "pre")
 
 
 def _trained_on(entry: Mapping[str, Any]) -> str | None:
     """The codec settings a model's training data was coded with (provenance ``data.codec_settings``), if recorded."""
-    return _data_field(entry, "codec_settings")
+    return data_field(entry, "codec_settings")
 
 
-def _data_field(entry: Mapping[str, Any], key: str) -> Any:
+def data_field(entry: Mapping[str, Any], key: str) -> Any:
     """``provenance["data"][key]`` of a registry entry, or None (older entries lack the field, or ``data``)."""
     data = entry.get("provenance", {}).get("data")
     return data.get(key) if isinstance(data, Mapping) else None

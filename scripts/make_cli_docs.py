@@ -27,12 +27,16 @@ HEADER = """\
 Every command, every option. `lbcodec COMMAND --help` prints the same text.
 Conventions shared by all commands:
 
-- **Exit status**: 0 success; 1 data or I/O error (unreadable or corrupt input,
-  unreachable rate, output exists without `--force`, unwritable output, a file of a batch
-  failed); 2 usage error (bad option, missing input, output path equal to an input);
-  130 / 143 a batch stopped by Ctrl-C (SIGINT) / SIGTERM.
+- **Exit status**: 0 success; 1 data or I/O error (unreadable or unsupported input,
+  corrupt `.lbc`, unreachable rate, output exists without `--force`, unwritable output, a
+  file of a batch failed); 2 usage error (bad option, missing input file, output path
+  equal to an input, an `-o` extension with no image format, several inputs with an `-o`
+  that names a file); 130 / 143 interrupted by Ctrl-C (SIGINT) / SIGTERM (any command: it
+  prints `interrupted` and leaves no partial file); 141 stdout closed by its reader
+  (`lbcodec models | head -1`): lbcodec stops quietly, as a process killed by SIGPIPE.
 - **Streams**: stdout carries data only (`-o -`, `--json`); logs, notes, progress and
-  errors go to stderr, one line per error.
+  errors go to stderr, one line per error (usage errors included); `-q` (before or after
+  the command's name) keeps only the errors.
 - **Safe output**: files are written to a temporary file beside the target, synced and
   renamed: no partial file at an output path, ever; an existing output is replaced only
   with `--force`.
@@ -58,14 +62,16 @@ folder or ends with `/`. Then:
 - `--jobs N` runs N worker processes, each with max(1, cores / N) torch threads.
 - A failing file does not stop the batch (`--fail-fast` stops it at once); the exit
   status is 1 if any file failed.
-- At the end a summary goes to stderr: files done, skipped, failed (each with its
-  reason), bytes in and out, mean bpp, time. A progress bar is shown while stderr is a
-  terminal; `-q` keeps only the failures.
+- At the end the files' notes (each with its file), then a summary, go to stderr: files
+  done, skipped, failed (each with its reason), time, and the bytes in and out and mean
+  bpp of the files done. A progress bar is shown while stderr is a terminal; `-q` keeps
+  only the failures.
 - `--json` prints one JSON object per file on stdout as it finishes:
   `{"input", "output", "status": "done"|"skipped"|"failed", "error", "bytes_in",
   "bytes_out", "bpp", "seconds"}` (`bpp` is that of the compressed side; bytes of a
   skipped file are those of the input and of the existing output). With a single
-  input, `--json` prints one such line for the file written.
+  input, `--json` prints one such line too: the file written, or `failed` with the
+  error when it fails.
 - Ctrl-C or SIGTERM stops the workers, leaves no partial output, prints
   `interrupted: N of M files done` (N: outputs in place) and exits with 130 or 143.
 """
@@ -79,8 +85,9 @@ FOOTER = """\
   with native bfloat16, `fp32` elsewhere), `fp32` or `bf16`. `decode`, `restore` and `bench`
   set it with `--precision`; `encode --method auto` decodes its candidates with it.
   Pre-filters always run in float32.
-- `LBCODEC_BATCH_DELAY_S`: test hook: every file of a batch waits this many seconds
-  before its work, so that tests can interrupt a batch in the middle. Not for use.
+- `LBCODEC_BATCH_DELAY_S`, `LBCODEC_BENCH_DELAY_S`: test hooks: every file of a batch (every
+  job of a bench) waits this many seconds before its work, so that tests can interrupt it in
+  the middle. Not for use.
 
 ## Shell completion
 

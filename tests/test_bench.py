@@ -14,7 +14,10 @@ import math
 import os
 import re
 import shutil
+import signal
+import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -110,6 +113,52 @@ def test_bench_writes_json_markdown_csv_and_plots(bench_out):
         with Image.open(os.path.join(bench_out, "rd_psnr.png")) as im:
             assert 700 <= im.width <= 900 and im.mode == "P"
         assert os.path.getsize(os.path.join(bench_out, "rd_psnr.png")) < 60_000
+
+
+def test_sigterm_stops_a_bench_with_workers_at_once(tmp_path):
+    """SIGTERM ends `bench -j 2` within seconds (exit 143), not after every queued job, and leaves no worker
+    behind; the rows written so far stay in bench.jsonl, whole."""
+    from lbcodec import zoo
+
+    src = tmp_path / "in"
+    src.mkdir()
+    n = 16
+    for i in range(n):
+        Image.fromarray(photo_like(16, 16, seed=i)).save(src / f"p{i:02d}.png")
+    out = tmp_path / "out"
+    jsonl = out / "bench.jsonl"
+    env = {**os.environ, bench.DELAY_ENV: "1.5", "PYTHONPATH": ROOT, zoo.ENV_VAR: str(tmp_path / "no-weights")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lbcodec", "bench", str(src), "--codecs", "jpeg", "--methods", "none", "--posts",
+         "none", "--quality", "50", "--timing", "none", "--no-plots", "-j", "2", "-o", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (jsonl.exists() and jsonl.read_text().count("\n") >= 1):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the bench did not start"
+            time.sleep(0.02)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+        elapsed = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 143, stderr.decode()
+    assert elapsed < 6, elapsed  # the queued jobs alone would take (16 - 2) / 2 * 1.5 s
+    assert stderr.decode().strip().splitlines()[-1] == "interrupted" and b"Traceback" not in stderr
+    rows = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert 1 <= len(rows) < n and all(r["ok"] and not r.get("crashed") for r in rows)
+    deadline = time.monotonic() + 10
+    while True:  # the workers are gone too (they shared the bench's process group)
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "a bench worker outlived the bench"
+        time.sleep(0.05)
 
 
 def test_bench_resumes_and_redoes_a_cut_line(bench_out, images, tmp_path):

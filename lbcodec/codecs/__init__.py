@@ -24,6 +24,8 @@ CODECS: dict[str, type[Codec]] = {cls.name: cls for cls in _CLASSES}
 #: fixed container id -> codec class
 CODEC_BY_ID: dict[int, type[Codec]] = {cls.container_id: cls for cls in _CLASSES}
 assert len(CODEC_BY_ID) == len(_CLASSES), "duplicate codec container id"
+assert all((cls.own_chroma is None) == cls.has_subsampling for cls in _CLASSES), \
+    "own_chroma is for the codecs without a subsampling choice"
 
 
 def settings_tag(name: str) -> str:

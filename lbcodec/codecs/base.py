@@ -11,6 +11,7 @@ of shape ``(H, W, C)`` with ``C`` = 1 (grayscale) or 3 (RGB).
 
 from __future__ import annotations
 
+import functools
 from typing import ClassVar
 
 import numpy as np
@@ -68,6 +69,10 @@ class Codec:
     integer_quality: ClassVar[bool] = True
     #: True when chroma subsampling can be chosen
     has_subsampling: ClassVar[bool] = True
+    #: the chroma subsampling (one of :data:`SUBSAMPLINGS`) that a codec without the choice always
+    #: codes, whatever ``subsampling`` says (webp "420"; jpeg2000, jpegxl "444": full resolution);
+    #: None for the codecs with the choice
+    own_chroma: ClassVar[str | None] = None
     #: True when ``tune`` changes the encoder's settings (it is accepted, and ignored, by every codec)
     has_tune: ClassVar[bool] = False
     #: names the default (``tune="psnr"``) encoder settings where they changed since the
@@ -135,14 +140,48 @@ class Codec:
 
     def decode_with_alpha(self, data: bytes, channels: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """Decode a bitstream to (uint8 HxWxC colour, uint8 HxW alpha or None when the bitstream has none)."""
+        img = self._decode_array(data)
+        if img.dtype != np.uint8:
+            raise CorruptContainerError(f"{self.name} bitstream decoded to {img.dtype}, not 8-bit")
+        return self._split(img, channels)
+
+    def decode_file(self, data: bytes) -> tuple[np.ndarray, np.ndarray | None, int]:
+        """Decode a standalone file of this codec as an input image: (uint8 HxWxC colour, uint8 HxW alpha
+        or None, bits per sample of the decoded samples). Unlike :meth:`decode_with_alpha` it takes any
+        bit depth: deeper samples are scaled to 8 bits by their depth (:meth:`_sample_bits`), never by
+        their values."""
+        img = self._decode_array(data)
+        bits = self._coded_bits(bytes(data))
+        if img.dtype == np.uint16:
+            bits = self._sample_bits(bytes(data))
+            scaled = np.rint(img.astype(np.float64) * (255.0 / ((1 << bits) - 1)))
+            img = np.clip(scaled, 0, 255).astype(np.uint8)
+        elif img.dtype != np.uint8:
+            raise CorruptContainerError(f"{self.name} bitstream decoded to {img.dtype}, not 8 or 16-bit")
+        pixels, alpha = self._split(img, None)
+        return pixels, alpha, bits
+
+    def _coded_bits(self, data: bytes) -> int:
+        """Bits per sample of a file whose decoder already delivers 8 bits (HEIF: libheif converts)."""
+        return 8
+
+    def _sample_bits(self, data: bytes) -> int:
+        """Bits per sample of a file the library decodes to uint16, read from its header: the libraries
+        deliver deep samples at their own depth (0-4095 for 12 bits: libjpeg-turbo, OpenJPEG, libavif,
+        libjxl as imagecodecs calls it), so 12-bit samples scaled as 16-bit ones come out almost black.
+        16 where the adapter cannot tell."""
+        return 16
+
+    def _decode_array(self, data: bytes) -> np.ndarray:
         if not self.available():
             raise CodecUnavailableError(f"codec {self.name!r} is not available in this installation")
         try:
-            img = np.asarray(self._decode(bytes(data)))
+            return np.asarray(self._decode(bytes(data)))
         except Exception as exc:  # the libraries raise many types; all mean "bad bitstream"
-            raise CorruptContainerError(f"{self.name} bitstream cannot be decoded: {exc}") from None
-        if img.dtype != np.uint8:
-            raise CorruptContainerError(f"{self.name} bitstream decoded to {img.dtype}, not 8-bit")
+            raise CorruptContainerError(f"{self.name} bitstream cannot be decoded: {_one_line(exc)}") from None
+
+    def _split(self, img: np.ndarray, channels: int | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """(colour, alpha) of a decoded uint8 array, ``channels`` forced as :meth:`decode` says."""
         if img.ndim == 2:
             img = img[:, :, None]
         if img.ndim != 3 or img.shape[2] not in (1, 2, 3, 4):
@@ -157,6 +196,12 @@ class Codec:
             img = np.repeat(img, 3, axis=2)
         return np.ascontiguousarray(img), alpha
 
+    def smallest_size(self, channels: int = 3) -> int | None:
+        """Bytes of the smallest bitstream this codec makes for an image of ``channels`` (1 or 3): a
+        1x1 image at quality 0, all headers and tables. No downsampling gets a file below it. None
+        when the codec cannot encode here."""
+        return _smallest_size(type(self), channels)
+
     def probe_size(self, data: bytes) -> tuple[int, int]:
         """(width, height) of the image that :meth:`decode` would return, read from the
         bitstream's headers only: no pixel is decoded and nothing image-sized is allocated,
@@ -169,7 +214,7 @@ class Codec:
             raise
         except Exception as exc:  # short, malformed or foreign headers; the libraries raise many types
             raise CorruptContainerError(f"{self.name} bitstream: cannot read the image size from its header "
-                                        f"({exc or type(exc).__name__})") from None
+                                        f"({_one_line(exc)})") from None
         if w < 1 or h < 1:
             raise CorruptContainerError(f"{self.name} bitstream: its header declares an empty image ({w}x{h})")
         return int(w), int(h)
@@ -185,6 +230,22 @@ class Codec:
 
     def __repr__(self) -> str:
         return f"<codec {self.name}>"
+
+
+@functools.cache  # a few milliseconds per codec (HEIF, AVIF: tens), asked only when a budget cannot be met
+def _smallest_size(cls: type[Codec], channels: int) -> int | None:
+    img = np.zeros((1, 1, channels), np.uint8)
+    for tune in TUNES:  # AVIF's psnr tuning needs Pillow's libaom; its ssim tuning does not
+        try:
+            return len(cls().encode(img, 0.0, tune=tune))
+        except Exception:  # unavailable (or broken) here: no floor to offer
+            continue
+    return None
+
+
+def _one_line(exc: BaseException) -> str:
+    """A library's error message on one line (libheif's end with a newline), or the exception's type."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _check_image(img: np.ndarray) -> np.ndarray:

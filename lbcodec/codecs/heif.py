@@ -101,6 +101,16 @@ class HeifCodec(Codec):
         heif = pillow_heif.open_heif(data, convert_hdr_to_8bit=True)
         return np.asarray(heif)
 
+    def _coded_bits(self, data: bytes) -> int:
+        import pillow_heif
+
+        # the decoder converts deep samples to 8 bits (convert_hdr_to_8bit); the primary image's depth
+        # is in its header (parsed only, as in _probe_size)
+        try:
+            return int(pillow_heif.open_heif(data, convert_hdr_to_8bit=True).info.get("bit_depth") or 8)
+        except Exception:  # the decode itself succeeded: the depth is only for a note
+            return 8
+
     def _probe_size(self, data: bytes) -> tuple[int, int]:
         import pillow_heif
 

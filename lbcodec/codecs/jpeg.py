@@ -8,6 +8,7 @@ files: the tables travel in the bitstream, as in every JPEG).
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 
@@ -126,6 +127,10 @@ class JpegCodec(Codec):
     def _decode(self, data: bytes) -> np.ndarray:
         import imagecodecs
 
+        # libjpeg only warns when the data runs out (and imagecodecs keeps quiet): the rows it never
+        # got come out grey. Pillow refuses such a file ("image file is truncated"); so does lbcodec
+        if jpeg_truncated(data):
+            raise ValueError("the file is truncated (it ends before the end-of-image marker)")
         img = imagecodecs.jpeg8_decode(data)
         if img.ndim == 3 and img.shape[2] == 4:  # CMYK (a JPEG has no alpha): Pillow converts it to RGB
             from PIL import Image
@@ -137,6 +142,15 @@ class JpegCodec(Codec):
     def _probe_size(self, data: bytes) -> tuple[int, int]:
         return jpeg_size(data)
 
+    def _sample_bits(self, data: bytes) -> int:
+        # libjpeg-turbo decodes 12-bit (and lossless 2-16-bit) JPEGs to uint16 at their own precision
+        # (0-4095 for 12 bits): the frame header's sample precision says which
+        try:
+            bits = _jpeg_frame(data)[2]
+        except ValueError:
+            return 16
+        return bits if 2 <= bits <= 16 else 16
+
 
 #: start-of-frame markers (every coding process; not DHT 0xC4, JPG 0xC8, DAC 0xCC)
 _SOF_MARKERS = frozenset((0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF))
@@ -145,6 +159,12 @@ _SOF_MARKERS = frozenset((0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 
 def jpeg_size(data: bytes) -> tuple[int, int]:
     """(width, height) from a JPEG's first SOF segment, walking the segments by their lengths
     (so a thumbnail inside APP1 is skipped); ValueError when there is none before the scan."""
+    w, h, _ = _jpeg_frame(data)
+    return w, h
+
+
+def _jpeg_frame(data: bytes) -> tuple[int, int, int]:
+    """(width, height, sample precision in bits) from a JPEG's first SOF segment (see :func:`jpeg_size`)."""
     if data[:2] != b"\xff\xd8":
         raise ValueError("no JPEG start-of-image marker")
     pos, n = 2, len(data)
@@ -174,6 +194,52 @@ def jpeg_size(data: bytes) -> tuple[int, int]:
             width = int.from_bytes(data[pos + 7 : pos + 9], "big")
             if height == 0:
                 raise ValueError("the frame height is left to a DNL marker, which is not supported")
-            return width, height
+            return width, height, data[pos + 4]
         pos += 2 + length
     raise ValueError("no start-of-frame segment before the image data")
+
+
+#: the end of entropy-coded data: a marker, i.e. 0xFF followed by neither a stuffed zero nor RST0-7
+_SCAN_END = re.compile(rb"\xff[^\x00\xd0-\xd7]")
+
+
+def jpeg_truncated(data: bytes) -> bool:
+    """True when a JPEG ends before its end-of-image marker: walking the segments by their lengths and
+    each scan's entropy-coded data to the marker after it, the data runs out before EOI (a segment,
+    a scan or the marker cut off). What follows the first EOI (an MPO's second image, a trailer) is
+    not looked at; a file that does not start with SOI is left to the decoder. Linear time: the
+    scans are skipped with a regular expression."""
+    if data[:2] != b"\xff\xd8":
+        return False
+    pos, n = 2, len(data)
+    while pos < n:
+        if data[pos] != 0xFF:  # stray bytes between segments: libjpeg skips them (with a warning)
+            pos = data.find(b"\xff", pos)
+            if pos < 0:
+                return True
+            continue
+        if pos + 1 >= n:
+            return True
+        marker = data[pos + 1]
+        if marker == 0xD9:
+            return False
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in (0x00, 0x01, 0xD8) or 0xD0 <= marker <= 0xD7:  # no length field
+            pos += 2
+            continue
+        if pos + 4 > n:
+            return True
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if length < 2:  # corrupt, not truncated: the decoder says what it makes of it
+            return False
+        pos += 2 + length
+        if pos > n:
+            return True
+        if marker == 0xDA:  # start of scan: its entropy-coded data runs to the next marker
+            m = _SCAN_END.search(data, pos)
+            if m is None:
+                return True
+            pos = m.start()
+    return True

@@ -29,6 +29,7 @@ class Jpeg2000Codec(Codec):
     library = "OpenJPEG"
     integer_quality = False
     has_subsampling = False
+    own_chroma = "444"
 
     @classmethod
     def _available(cls) -> bool:
@@ -58,6 +59,10 @@ class Jpeg2000Codec(Codec):
     def _probe_size(self, data: bytes) -> tuple[int, int]:
         return j2k_size(data)
 
+    def _sample_bits(self, data: bytes) -> int:
+        # OpenJPEG decodes deep samples to uint16 at their own depth (0-4095 for 12 bits)
+        return j2k_bits(data) or 16
+
 
 _JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
 
@@ -75,6 +80,20 @@ def j2k_size(data: bytes) -> tuple[int, int]:
     if xosiz >= xsiz or yosiz >= ysiz:
         raise ValueError(f"image offset {xosiz},{yosiz} outside the grid {xsiz}x{ysiz}")
     return xsiz - xosiz, ysiz - yosiz
+
+
+def j2k_bits(data: bytes) -> int | None:
+    """Bits per sample of a J2K codestream, bare or inside a JP2 file: the SIZ segment's Ssiz of the
+    first component; None where the header cannot be read."""
+    try:
+        if data[:12] == _JP2_SIGNATURE:
+            data = _jp2_codestream(data)
+    except ValueError:
+        return None
+    if data[:4] != b"\xff\x4f\xff\x51" or len(data) < 43:
+        return None
+    bits = (data[42] & 0x7F) + 1
+    return bits if bits <= 16 else None
 
 
 def _jp2_codestream(data: bytes) -> bytes:

@@ -35,6 +35,7 @@ class JpegxlCodec(Codec):
     library = "libjxl"
     integer_quality = False
     has_subsampling = False
+    own_chroma = "444"
 
     @classmethod
     def _available(cls) -> bool:
@@ -64,6 +65,9 @@ class JpegxlCodec(Codec):
     def _probe_size(self, data: bytes) -> tuple[int, int]:
         return jxl_size(data)
 
+    def _sample_bits(self, data: bytes) -> int:
+        return jxl_bits(data)
+
 
 _JXL_CONTAINER = b"\x00\x00\x00\x0cJXL \r\n\x87\n"
 #: SizeHeader aspect ratios (ratio 1..7): xsize = ysize * num // den
@@ -74,11 +78,63 @@ def jxl_size(data: bytes) -> tuple[int, int]:
     """(width, height) of the image libjxl decodes, from the codestream's SizeHeader
     (bare, or in the ``jxlc``/``jxlp`` boxes of the container), swapped when the
     ImageMetadata's orientation (5-8) transposes it: libjxl applies the orientation."""
+    w, h, _ = _jxl_header(data, depth=False)
+    return w, h
+
+
+def jxl_bits(data: bytes) -> int:
+    """Bits per sample of a JPEG XL image (its ImageMetadata's BitDepth): imagecodecs decodes integer
+    samples deeper than 8 bits to uint16 at that depth (0-1023 for 10 bits); 16 for float samples and
+    where the header cannot be read."""
+    try:
+        return _jxl_header(data)[2] or 16
+    except ValueError:
+        return 16
+
+
+def _jxl_header(data: bytes, depth: bool = True) -> tuple[int, int, int | None]:
+    """(width, height, bits per sample) from the SizeHeader and ImageMetadata (ISO/IEC 18181-1 A.6);
+    without ``depth`` the header is read up to the orientation only (bits per sample None)."""
     if data[:12] == _JXL_CONTAINER:
         data = _jxl_codestream(data)
     if data[:2] != b"\xff\x0a":
         raise ValueError("no JPEG XL codestream signature")
     bits = _Bits(data, 2)
+    xsize, ysize = _size_header(bits)
+    orientation, sample_bits = 1, 8
+    all_default = bits.read(1)  # ImageMetadata
+    extra_fields = not all_default and bits.read(1)
+    if extra_fields:
+        orientation = bits.read(3) + 1
+    w, h = (ysize, xsize) if orientation > 4 else (xsize, ysize)
+    if not depth:
+        return w, h, None
+    if extra_fields:
+        if bits.read(1):  # have_intrinsic_size
+            _size_header(bits)
+        if bits.read(1):  # have_preview: PreviewHeader
+            div8 = bits.read(1)
+            side = ((0, 16), (0, 32), (5, 1), (9, 33)) if div8 else ((6, 1), (8, 65), (10, 321), (12, 1345))
+            bits.u32(side)
+            if not bits.read(3):  # ratio 0: the width follows
+                bits.u32(side)
+        if bits.read(1):  # have_animation: AnimationHeader
+            bits.u32(((0, 100), (0, 1000), (10, 1), (30, 1)))  # tps_numerator
+            bits.u32(((0, 1), (0, 1001), (8, 1), (10, 1)))  # tps_denominator
+            bits.u32(((0, 0), (3, 0), (16, 0), (32, 0)))  # num_loops
+            bits.read(1)  # have_timecodes
+    if not all_default:  # BitDepth
+        if bits.read(1):  # float_sample: libjxl converts floats itself
+            sample_bits = 16
+        else:
+            sample_bits = bits.u32(((0, 8), (0, 10), (0, 12), (6, 1)))
+            if not 1 <= sample_bits <= 16:
+                sample_bits = 16
+    return w, h, sample_bits
+
+
+def _size_header(bits: _Bits) -> tuple[int, int]:
+    """(xsize, ysize) of a SizeHeader."""
     small = bits.read(1)
     if small:
         ysize = (bits.read(5) + 1) * 8
@@ -92,10 +148,7 @@ def jxl_size(data: bytes) -> tuple[int, int]:
         xsize = (bits.read(5) + 1) * 8
     else:
         xsize = bits.u32_size()
-    orientation = 1
-    if not bits.read(1) and bits.read(1):  # ImageMetadata: not all_default, extra_fields
-        orientation = bits.read(3) + 1
-    return (ysize, xsize) if orientation > 4 else (xsize, ysize)
+    return xsize, ysize
 
 
 class _Bits:
@@ -117,6 +170,11 @@ class _Bits:
     def u32_size(self) -> int:
         """U32(Bits(9), Bits(13), Bits(18), Bits(30)) + 1, a SizeHeader side."""
         return self.read((9, 13, 18, 30)[self.read(2)]) + 1
+
+    def u32(self, dist: tuple[tuple[int, int], ...]) -> int:
+        """A U32 field: a 2-bit selector, then ``dist[selector]`` = (bits to read, offset added)."""
+        n, offset = dist[self.read(2)]
+        return self.read(n) + offset
 
 
 def _jxl_codestream(data: bytes) -> bytes:

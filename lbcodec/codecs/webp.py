@@ -22,6 +22,7 @@ class WebpCodec(Codec):
     native_gray = False
     integer_quality = False
     has_subsampling = False
+    own_chroma = "420"
 
     @classmethod
     def _available(cls) -> bool:

@@ -10,7 +10,7 @@ import sys
 import click
 
 from ..pipeline import ENCODE_METHODS
-from .common import CODEC_NAMES, Ctx, as_usage_error, precision_option, reports_errors
+from .common import CODEC_NAMES, Ctx, as_usage_error, precision_option, quiet_option, reports_errors
 
 
 def _csv(kind, choices=None):
@@ -97,6 +97,7 @@ _KODAK_NAME = re.compile(r"^kodim\d\d\.png$", re.IGNORECASE)
               help="Published reference curves in the plots: auto draws the Kodak anchors when all images are kodimNN.")
 @click.option("--title", default=None, help="Title of the summary and plots (default: the output folder name).")
 @click.option("--no-plots", is_flag=True, help="Skip the PNG plots (they need matplotlib).")
+@quiet_option
 @click.pass_obj
 @reports_errors
 def bench(obj: Ctx, paths, codec_list, methods, pre, posts, bpps, qualities, match_rate, scale, subsampling, tune, gray,

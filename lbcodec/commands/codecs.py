@@ -6,9 +6,12 @@ import json
 
 import click
 
+from .common import quiet_option
+
 
 @click.command(short_help="List the standard codecs and their library versions.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@quiet_option
 def codecs(as_json):
     """List every standard codec, whether it is available, and its library version.
 

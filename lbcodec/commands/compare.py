@@ -7,10 +7,10 @@ import math
 
 import click
 
-from .common import read_input, reports_errors
+from .common import quiet_option, read_input, reports_errors
 
 
-def _load_any(path: str):
+def _load_any(path: str, max_pixels: int | None):
     """Pixels of an image file or of a decoded .lbc file (and the .lbc's size)."""
     from ..container import MAGIC
 
@@ -20,32 +20,39 @@ def _load_any(path: str):
 
         res = decode_image(data)
         return res.pixels, len(data)
-    from ..imageio import read_image
+    from ..imageio import DEFAULT_MAX_PIXELS, read_image
 
-    return read_image(data).pixels, None
+    return read_image(data, max_pixels or DEFAULT_MAX_PIXELS).pixels, None
 
 
 @click.command(short_help="PSNR and MS-SSIM between two images.")
-@click.argument("a", type=click.Path(exists=True, dir_okay=False))
-@click.argument("b", type=click.Path(exists=True, dir_okay=False))
+@click.argument("a", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.argument("b", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--max-pixels", type=click.IntRange(min=1), default=None,
+              help="Refuse image files larger than this (default 150 megapixels), from their header, before "
+                   "decoding (.lbc files are read as decode reads them).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@quiet_option
 @reports_errors
-def compare(a, b, as_json):
+def compare(a, b, max_pixels, as_json):
     """Compare reference A with B (images, or .lbc files, which are decoded first).
 
-    Prints RGB PSNR, BT.601 Y PSNR and MS-SSIM (pytorch-msssim), and the bpp
-    when B is a .lbc file. MS-SSIM needs both sides of at least 161 pixels (n/a
-    otherwise); identical images have an infinite PSNR (null in --json, with
-    "identical": true).
+    Either A or B (not both) may be - to read stdin. Prints RGB PSNR, BT.601 Y
+    PSNR and MS-SSIM (pytorch-msssim), and the bpp when B is a .lbc file.
+    MS-SSIM needs both sides of at least 161 pixels (n/a otherwise); identical
+    images have an infinite PSNR (null in --json, with "identical": true).
 
     \b
-    Example:
+    Examples:
       lbcodec compare photo.png photo.lbc
+      lbcodec decode photo.lbc -o - | lbcodec compare photo.png -
     """
+    if a == "-" and b == "-":
+        raise click.UsageError("only one of A and B can be - (stdin)")
     from ..metrics import ms_ssim, psnr, psnr_y
 
-    pa, _ = _load_any(a)
-    pb, nbytes = _load_any(b)
+    pa, _ = _load_any(a, max_pixels)
+    pb, nbytes = _load_any(b, max_pixels)
     if pa.shape[:2] != pb.shape[:2]:
         raise click.ClickException(f"sizes differ: {pa.shape[1]}x{pa.shape[0]} vs {pb.shape[1]}x{pb.shape[0]}")
     if pa.shape[2] != pb.shape[2]:

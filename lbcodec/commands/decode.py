@@ -3,27 +3,28 @@
 from __future__ import annotations
 
 import functools
-import time
 
 import click
 
 from .common import (
     IMAGE_FORMATS,
     Ctx,
+    SingleJson,
     batch_options,
     check_paths,
     check_post_option,
-    emit_json,
     fraction_progress,
+    image_extensions,
     inputs_argument,
     is_batch,
     output_format,
     precision_option,
+    quiet_option,
     read_input,
+    refuse_terminal,
     reports_errors,
     run_batch_command,
     set_threads,
-    single_record,
     write_output,
 )
 
@@ -58,6 +59,7 @@ def decode_file(src: str, dst: str, force: bool, *, fmt: str, post: str | None, 
               help="Image format of batch outputs (default png) and of -o -; with -o FILE the extension decides.")
 @click.option("-f", "--force", is_flag=True, help="Replace existing output files (a batch skips them otherwise).")
 @batch_options
+@quiet_option
 @click.pass_obj
 @reports_errors
 def decode(obj: Ctx, inputs, dst, post, ensemble, threads, fmt, force, recursive, jobs, fail_fast, as_json):
@@ -81,23 +83,23 @@ def decode(obj: Ctx, inputs, dst, post, ensemble, threads, fmt, force, recursive
         fn = functools.partial(decode_file, fmt=output_format(f"x.{fmt or 'png'}"), post=post, ensemble=ensemble)
         run_batch_command(obj, "decode", inputs, dst, exts=DECODE_INPUTS, ext=f".{fmt or 'png'}", fn=fn,
                           recursive=recursive, jobs=jobs, force=force, fail_fast=fail_fast, as_json=as_json,
-                          threads=threads)
+                          threads=threads, file_exts=image_extensions())
         return
     (src,) = inputs
     if as_json and dst == "-":
         raise click.UsageError("--json prints on stdout: it cannot go with -o -")
-    check_paths(src, dst, force)
+    refuse_terminal(dst)
     fmt = output_format(dst, fmt)
-    t0 = time.perf_counter()
-    set_threads(threads)
-    data = read_input(src)
-    with fraction_progress(obj, f"decode {src}: post-filter") as progress:
-        res = decode_image(data, post=post, ensemble=ensemble, progress=progress)
-    for note in res.notes + alpha_note(res.alpha, fmt):
-        obj.log(f"note: {note}")
-    out = write_image_bytes(res.pixels, res.alpha, fmt)
-    write_output(dst, out, force)
-    seconds = time.perf_counter() - t0
-    obj.log(f"{dst}: {res.header.width}x{res.header.height}, {seconds:.2f} s")
-    if as_json:
-        emit_json(single_record(src, dst, len(data), len(out), len(data) * 8 / res.header.pixels, seconds))
+    with SingleJson(as_json, src, dst) as rec:
+        check_paths(src, dst, force)
+        set_threads(threads)
+        data = read_input(src)
+        rec.bytes_in = len(data)
+        with fraction_progress(obj, f"decode {src}: post-filter") as progress:
+            res = decode_image(data, post=post, ensemble=ensemble, progress=progress)
+        for note in res.notes + alpha_note(res.alpha, fmt):
+            obj.log(f"note: {note}")
+        out = write_image_bytes(res.pixels, res.alpha, fmt)
+        write_output(dst, out, force)
+    obj.log(f"{dst}: {res.header.width}x{res.header.height}, {rec.seconds:.2f} s")
+    rec.done(len(out), len(data) * 8 / res.header.pixels)

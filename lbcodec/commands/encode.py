@@ -4,28 +4,30 @@ from __future__ import annotations
 
 import functools
 import os
-import time
 
 import click
+from click.core import ParameterSource
 
 from ..pipeline import AUTO_METHOD, ENCODE_METHODS, SCALED_METHODS
 from .common import (
-    as_usage_error,
     CODEC_NAMES,
     Ctx,
     FiniteFloatRange,
+    SingleJson,
+    as_usage_error,
     batch_options,
     check_paths,
     check_post_option,
-    emit_json,
     fraction_progress,
     inputs_argument,
     is_batch,
+    own_chroma_words,
+    quiet_option,
     read_input,
+    refuse_terminal,
     reports_errors,
     run_batch_command,
     set_threads,
-    single_record,
     write_output,
 )
 
@@ -62,7 +64,8 @@ def encode_file(src: str, dst: str, force: bool, *, params: dict, max_pixels: in
 @click.option("--quality", type=FiniteFloatRange(0, 100), default=None, help="Codec quality 0-100 (no rate control).")
 @click.option("--size", "size_bytes", type=click.IntRange(min=1), default=None, help="Upper bound on the file size in bytes.")
 @click.option("--subsampling", type=click.Choice(["420", "444"]), default="420", show_default=True,
-              help="Chroma subsampling, where the codec has the choice (jpeg, avif, heif).")
+              help="Chroma subsampling, where the codec has the choice (jpeg, avif, heif); webp is always 420, "
+                   "jpeg2000 and jpegxl keep full-resolution chroma (a note says so when it is given for them).")
 @click.option("--tune", type=click.Choice(["psnr", "ssim"]), default="psnr", show_default=True,
               help="Encoder objective where the codec has one (jpeg, heif, avif): psnr, or the library's own tuning (jpeg: the standard's quantization tables).")
 @click.option("--pre", default=None, metavar="MODEL",
@@ -76,10 +79,11 @@ def encode_file(src: str, dst: str, force: bool, *, params: dict, max_pixels: in
               help="CPU threads for the CNN pre-filters and the codec library (per worker with --jobs; default cores/jobs).")
 @click.option("-f", "--force", is_flag=True, help="Replace existing output files (a batch skips them otherwise).")
 @batch_options
-@click.pass_obj
+@quiet_option
+@click.pass_context
 @reports_errors
-def encode(obj: Ctx, inputs, dst, codec, method, scale, bpp, quality, size_bytes, subsampling, tune, pre, post,
-           max_pixels, threads, force, recursive, jobs, fail_fast, as_json):
+def encode(ctx: click.Context, inputs, dst, codec, method, scale, bpp, quality, size_bytes, subsampling, tune, pre,
+           post, max_pixels, threads, force, recursive, jobs, fail_fast, as_json):
     """Compress SRC (PNG, JPEG, TIFF, BMP, ... or - for stdin) into a .lbc file.
 
     With several SRCs, a folder (-r: with its subfolders) or a quoted glob,
@@ -94,6 +98,7 @@ def encode(obj: Ctx, inputs, dst, codec, method, scale, bpp, quality, size_bytes
     from ..api import default_scale, encode_image
     from ..imageio import DEFAULT_MAX_PIXELS, read_image
 
+    obj: Ctx = ctx.ensure_object(Ctx)
     if sum(x is not None for x in (bpp, quality, size_bytes)) > 1:
         raise click.UsageError("give only one of --bpp, --quality and --size")
     if bpp is None and quality is None and size_bytes is None:
@@ -116,6 +121,11 @@ def encode(obj: Ctx, inputs, dst, codec, method, scale, bpp, quality, size_bytes
 
         # another codec's model is allowed: encode notes it then
         as_usage_error("--pre", check_pre, pre, method, codec, params["scale"], [])
+    if ctx.get_parameter_source("subsampling") not in (None, ParameterSource.DEFAULT):
+        own = own_chroma_words(codec)
+        if own is not None:  # no choice: the header still records the option; the bytes do not change
+            obj.log(f"note: {codec} has no chroma subsampling choice (its chroma is {own}): --subsampling "
+                    f"{subsampling} has no effect")
     if is_batch(inputs, dst):
         from ..batch import ENCODE_INPUTS
 
@@ -126,34 +136,33 @@ def encode(obj: Ctx, inputs, dst, codec, method, scale, bpp, quality, size_bytes
     (src,) = inputs
     if as_json and dst == "-":
         raise click.UsageError("--json prints on stdout: it cannot go with -o -")
-    check_paths(src, dst, force)
-    t0 = time.perf_counter()
-    set_threads(threads)
-    data = read_input(src)
-    img = read_image(data, max_pixels or DEFAULT_MAX_PIXELS)
-    for note in img.notes:
-        obj.log(f"note: {note}")
-    if method == AUTO_METHOD:
-        with fraction_progress(obj, f"encode {src}: method auto") as progress:
-            res = encode_image(img.pixels, alpha=img.alpha, progress=progress, **params)
-    else:
-        res = encode_image(img.pixels, alpha=img.alpha, **params)
-    for note in res.notes:
-        obj.log(f"note: {note}")
-    ext = os.path.splitext(dst)[1].lower() if dst != "-" else ""
-    if ext and ext != ".lbc":
-        obj.log(f"note: the output is an lbcodec container, not {ext[1:]}; the usual extension is .lbc")
-    write_output(dst, res.data, force)
+    refuse_terminal(dst)
+    with SingleJson(as_json, src, dst) as rec:
+        check_paths(src, dst, force)
+        set_threads(threads)
+        data = read_input(src)
+        rec.bytes_in = len(data)
+        img = read_image(data, max_pixels or DEFAULT_MAX_PIXELS)
+        for note in img.notes:
+            obj.log(f"note: {note}")
+        if method == AUTO_METHOD:
+            with fraction_progress(obj, f"encode {src}: method auto") as progress:
+                res = encode_image(img.pixels, alpha=img.alpha, progress=progress, **params)
+        else:
+            res = encode_image(img.pixels, alpha=img.alpha, **params)
+        for note in res.notes:
+            obj.log(f"note: {note}")
+        ext = os.path.splitext(dst)[1].lower() if dst != "-" else ""
+        if ext and ext != ".lbc":
+            obj.log(f"note: the output is an lbcodec container, not {ext[1:]}; the usual extension is .lbc")
+        write_output(dst, res.data, force)
     p = res.header.pipeline
     target = f" (target {bpp:g})" if bpp is not None else (f" (limit {size_bytes} bytes)" if size_bytes else "")
-    seconds = time.perf_counter() - t0
     obj.log(
         f"{dst}: {res.header.width}x{res.header.height}, {len(res.data)} bytes, {res.bpp:.4f} bpp{target}; "
         f"{p.codec} quality {p.quality:g}, method {'auto: ' if method == AUTO_METHOD else ''}{p.method}"
         + (f" ({res.pre_model})" if pre is not None else "")
         + (f" x1/{p.scale}" if p.scale > 1 else "")
-        + f", {res.probes} probe{'s' if res.probes != 1 else ''}, {seconds:.2f} s"
+        + f", {res.probes} probe{'s' if res.probes != 1 else ''}, {rec.seconds:.2f} s"
     )
-    if as_json:
-        emit_json(single_record(src, dst, len(data), len(res.data), res.bpp, seconds))
-
+    rec.done(len(res.data), res.bpp)

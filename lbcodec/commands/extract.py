@@ -6,7 +6,7 @@ import os
 
 import click
 
-from .common import Ctx, check_paths, read_input, reports_errors, write_output
+from .common import Ctx, check_paths, quiet_option, read_input, refuse_terminal, reports_errors, write_output
 
 
 @click.command(short_help="Write the inner standard bitstream as a normal file.")
@@ -14,6 +14,7 @@ from .common import Ctx, check_paths, read_input, reports_errors, write_output
 @click.option("-o", "--output", "dst", required=True, type=click.Path(dir_okay=False, allow_dash=True),
               help="Output file (e.g. inner.jpg); - for stdout.")
 @click.option("-f", "--force", is_flag=True, help="Replace an existing output file.")
+@quiet_option
 @click.pass_obj
 @reports_errors
 def extract(obj: Ctx, src, dst, force):
@@ -27,6 +28,7 @@ def extract(obj: Ctx, src, dst, force):
     """
     from ..api import inner_bitstream
 
+    refuse_terminal(dst)
     check_paths(src, dst, force)
     payload, ext = inner_bitstream(read_input(src))
     if dst != "-" and os.path.splitext(dst)[1].lower() != ext:

@@ -6,15 +6,18 @@ import json
 
 import click
 
-from .common import read_input, reports_errors
+from .common import own_chroma_words, quiet_option, read_input, reports_errors
 
 
 def _header_dict(data: bytes) -> dict:
+    from ..codecs import CODECS
     from ..container import unpack
     from ..zoo import entry_by_container_id
 
     box = unpack(data)
     h, p = box.header, box.header.pipeline
+    # a codec with no subsampling choice codes its own chroma, whatever the header's field says
+    choice = CODECS[p.codec].has_subsampling
     return {
         "format_version": 1,
         "width": h.width,
@@ -25,7 +28,8 @@ def _header_dict(data: bytes) -> dict:
         "scale": p.scale,
         "codec": p.codec,
         "quality": p.quality,
-        "subsampling": p.subsampling,
+        "subsampling": p.subsampling if choice else CODECS[p.codec].own_chroma,
+        "subsampling_choice": choice,
         "post_id": p.post_id,
         "post": "none" if p.post_id == 0 else (entry_by_container_id(p.post_id) or {}).get(
             "name", f"model #{p.post_id} (not installed)"),
@@ -38,12 +42,23 @@ def _header_dict(data: bytes) -> dict:
     }
 
 
+def _chroma(d: dict) -> str:
+    if d["subsampling_choice"]:
+        return d["subsampling"]
+    return f"{own_chroma_words(d['codec'])} ({d['codec']}'s own: no choice)"
+
+
 @click.command(short_help="Show the header of a .lbc file.")
 @click.argument("src", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@quiet_option
 @reports_errors
 def info(src, as_json):
     """Show what a .lbc file holds: size, pipeline, codec, post-filter, bytes.
+
+    Chroma is the subsampling chosen at encode (jpeg, avif, heif), or the
+    codec's own where it has no choice (webp 420, jpeg2000 and jpegxl
+    full resolution: "subsampling_choice": false in --json).
 
     \b
     Example:
@@ -60,7 +75,7 @@ def info(src, as_json):
         f"  image      {d['width']}x{d['height']}, {d['channels']} channel{'s' if d['channels'] > 1 else ''}"
         f"{' + alpha' if d['alpha'] else ''}\n"
         f"  pipeline   method {d['method']}{scale}, codec {d['codec']} quality {d['quality']:g}, "
-        f"chroma {d['subsampling']}\n"
+        f"chroma {_chroma(d)}\n"
         f"  post       {post}\n"
         f"  bytes      {d['file_bytes']} in all: header {d['header_bytes']}, payload {d['payload_bytes']}"
         f"{', alpha ' + str(d['alpha_bytes']) if d['alpha'] else ''}, CRC 4\n"

@@ -6,13 +6,15 @@ import json
 
 import click
 
-from .common import reports_errors
+from .common import Ctx, quiet_option, reports_errors
 
 
 @click.command(short_help="List the trained models in the weights registry.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@quiet_option
+@click.pass_obj
 @reports_errors
-def models(as_json):
+def models(obj: Ctx, as_json):
     """List every model of the weights registry: name, network, the slot it serves,
     container id, and its validation score; `default` marks the model `encode` picks for
     its slot (--post auto, and the pre-filter of comcnn/modifynet), and `after NAME` the
@@ -57,5 +59,5 @@ def models(as_json):
 
     why = ("the CPU has native bfloat16" if native_bf16() else "no native bfloat16 on this CPU") \
         if requested() == "auto" else "LBCODEC_PRECISION"
-    click.echo(f"post-filters compute in {post_precision()} here "
-               f"({why}; --precision of decode, restore and bench overrides)", err=True)
+    obj.log(f"post-filters compute in {post_precision()} here ({why}; --precision of decode, restore and bench "
+            "overrides)")

@@ -3,27 +3,28 @@
 from __future__ import annotations
 
 import functools
-import time
 
 import click
 
 from .common import (
     IMAGE_FORMATS,
     Ctx,
+    SingleJson,
     batch_options,
     check_paths,
     check_post_option,
-    emit_json,
     fraction_progress,
+    image_extensions,
     inputs_argument,
     is_batch,
     output_format,
     precision_option,
+    quiet_option,
     read_input,
+    refuse_terminal,
     reports_errors,
     run_batch_command,
     set_threads,
-    single_record,
     write_output,
 )
 
@@ -60,6 +61,7 @@ def restore_file(src: str, dst: str, force: bool, *, fmt: str, post: str, ensemb
               help="Image format of batch outputs (default png) and of -o -; with -o FILE the extension decides.")
 @click.option("-f", "--force", is_flag=True, help="Replace existing output files (a batch skips them otherwise).")
 @batch_options
+@quiet_option
 @click.pass_obj
 @reports_errors
 def restore(obj: Ctx, inputs, dst, post, max_pixels, ensemble, threads, fmt, force, recursive, jobs, fail_fast,
@@ -87,24 +89,25 @@ def restore(obj: Ctx, inputs, dst, post, max_pixels, ensemble, threads, fmt, for
                                max_pixels=max_pixels)
         run_batch_command(obj, "restore", inputs, dst, exts=RESTORE_INPUTS, ext=f".{fmt or 'png'}", fn=fn,
                           recursive=recursive, jobs=jobs, force=force, fail_fast=fail_fast, as_json=as_json,
-                          threads=threads)
+                          threads=threads, file_exts=image_extensions())
         return
     (src,) = inputs
     if as_json and dst == "-":
         raise click.UsageError("--json prints on stdout: it cannot go with -o -")
+    refuse_terminal(dst)
     fmt = output_format(dst, fmt)
-    check_paths(src, dst, force)
-    set_threads(threads)
-    t0 = time.perf_counter()
-    data = read_input(src)
-    with fraction_progress(obj, f"restore {src}") as progress:
-        res = restore_image(data, post=post, ensemble=ensemble, progress=progress,
-                            max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
-    for note in res.notes + alpha_note(res.alpha, fmt):
-        obj.log(f"note: {note}")
-    out = write_image_bytes(res.pixels, res.alpha, fmt)
-    write_output(dst, out, force)
-    seconds = time.perf_counter() - t0
-    obj.log(f"{dst}: {res.codec} restored with {res.model or 'nothing'}, {seconds:.2f} s")
-    if as_json:
-        emit_json(single_record(src, dst, len(data), len(out), res.bpp, seconds))
+    with SingleJson(as_json, src, dst) as rec:
+        check_paths(src, dst, force)
+        set_threads(threads)
+        data = read_input(src)
+        rec.bytes_in = len(data)
+        with fraction_progress(obj, f"restore {src}") as progress:
+            res = restore_image(data, post=post, ensemble=ensemble, progress=progress,
+                                max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
+        for note in res.notes + alpha_note(res.alpha, fmt):
+            obj.log(f"note: {note}")
+        out = write_image_bytes(res.pixels, res.alpha, fmt)
+        write_output(dst, out, force)
+    how = f"restored with {res.model}" if res.model else "decoded without a post-filter"
+    obj.log(f"{dst}: {res.codec} {how}, {rec.seconds:.2f} s")
+    rec.done(len(out), res.bpp)

@@ -8,7 +8,7 @@ import time
 
 import click
 
-from .common import Ctx, FiniteFloatRange, reports_errors
+from .common import Ctx, FiniteFloatRange, quiet_option, reports_errors
 
 
 @click.command(short_help="Train a network from a config file (codec in the loop).")
@@ -33,6 +33,7 @@ from .common import Ctx, FiniteFloatRange, reports_errors
 @click.option("--export", "export_to", default=None, type=click.Path(dir_okay=False),
               help="After training, write the checkpoint without optimizer state here; put it at "
                    "RUNS/<name>/last.pt on another machine and train again there to publish it.")
+@quiet_option
 @click.pass_obj
 @reports_errors
 def train(obj: Ctx, config, steps, runs_dir, cache_dir, publish, device, pack_to, pack_mb, patches_file,
