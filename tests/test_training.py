@@ -540,6 +540,17 @@ def test_a_run_does_not_resume_with_another_amp(tmp_path: Path, patchset: PatchS
         train(tiny_config(tmp_path), patchset, run, device="cpu")
 
 
+def test_amp_bf16_on_a_cpu_without_it_gets_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lbcodec import precision
+    from lbcodec.training.trainer import amp_note
+
+    monkeypatch.setattr(precision, "native_bf16", lambda: False)
+    assert "emulated here, slower than float32" in amp_note("bf16", "cpu")
+    assert amp_note(None, "cpu") is None and amp_note("bf16", "cuda") is None
+    monkeypatch.setattr(precision, "native_bf16", lambda: True)
+    assert amp_note("bf16", "cpu") is None
+
+
 def test_an_unknown_amp_is_refused() -> None:
     with pytest.raises(ValueError, match='train.amp must be "bf16" or absent'):
         TrainConfig(amp="fp16")

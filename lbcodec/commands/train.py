@@ -120,6 +120,11 @@ def train(obj: Ctx, config, steps, runs_dir, cache_dir, publish, device, pack_to
     import torch
 
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    from ..training.trainer import amp_note
+
+    slow = amp_note(cfg.train.amp, torch.device(dev).type)
+    if slow:
+        obj.log(f"note: {slow}")
 
     def progress(p):
         if obj.quiet:

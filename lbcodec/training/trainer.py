@@ -271,6 +271,17 @@ def train(
     return TrainResult(best_gain, best_step, steps, seconds, history, trained_on=trained_on, pack=pack), best_state
 
 
+def amp_note(amp: str | None, device_type: str) -> str | None:
+    """A note when ``train.amp`` will be slow: bfloat16 on a CPU without it in hardware is emulated
+    (2-4x slower than float32 there; on this project's CPUs with AVX512-BF16 it is 2.2x faster)."""
+    from ..precision import native_bf16
+
+    if amp == "bf16" and device_type == "cpu" and not native_bf16():
+        return ("train.amp bf16 on a CPU without native bfloat16 (AVX512-BF16 or AMX on x86, BF16 on Arm): "
+                "it is emulated here, slower than float32; drop amp from the config to train in float32")
+    return None
+
+
 def settle_steps(step: int, steps: int, val_every: int, per_step: float, remaining: float) -> int:
     """The step count a time-budgeted run settles on at ``step``: what ``remaining`` seconds
     hold at ``per_step`` seconds a step, rounded down to a multiple of ``val_every`` (so the
