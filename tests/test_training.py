@@ -545,7 +545,7 @@ def test_amp_bf16_on_a_cpu_without_it_gets_a_note(monkeypatch: pytest.MonkeyPatc
     from lbcodec.training.trainer import amp_note
 
     monkeypatch.setattr(precision, "native_bf16", lambda: False)
-    assert "emulated here, slower than float32" in amp_note("bf16", "cpu")
+    assert "emulated here, many times slower than float32" in amp_note("bf16", "cpu")
     assert amp_note(None, "cpu") is None and amp_note("bf16", "cuda") is None
     monkeypatch.setattr(precision, "native_bf16", lambda: True)
     assert amp_note("bf16", "cpu") is None
